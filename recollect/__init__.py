@@ -1,0 +1,26 @@
+"""recollect: Scalable Recollections for continual lifelong learning.
+
+A Keras memory that compresses each experience to a k-bit discrete code, keeps
+the codes in a packed buffer, and decodes them back into recollections for replay
+(Riemer et al., AAAI 2019).
+"""
+
+from recollect.autoencoder import ContinuousAutoencoder, DiscreteAutoencoder
+from recollect.index_buffer import Field, IndexBuffer, supervised_fields, transition_fields
+from recollect.memory import RecollectionMemory
+from recollect.write_policies import ReservoirPolicy, TaskRingPolicy, WritePolicy
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ContinuousAutoencoder",
+    "DiscreteAutoencoder",
+    "Field",
+    "IndexBuffer",
+    "RecollectionMemory",
+    "ReservoirPolicy",
+    "TaskRingPolicy",
+    "WritePolicy",
+    "supervised_fields",
+    "transition_fields",
+]

@@ -1,0 +1,262 @@
+"""Storage accounting in the paper's units, and the code shape that fits a budget.
+
+Where this sits: runners turn `--incremental_storage=N` (raw-example units) into a
+buffer capacity and a code shape (c, l) here, then build the memory.
+
+The paper's appendix ("Optimizing Latent Code Size for a Resource Constraint"):
+
+    maximize   C_ve = log2(l ** c) = c * log2(l)
+    subject to items * S_sbe <= incremental budget                     (eq. 4)
+               items * S_sbe + |theta|(c, l) <= total budget           (eq. 5)
+
+with S_sbe the stored size of one code. This module counts what the buffer really
+stores: ceil(k / 8) bytes per item, k = c * ceil(log2 l) (set byte_aligned=False
+to count bits, as the paper's tables do). One raw example is prod(input_shape)
+values at `bits_per_value` bits (8 for MNIST, Omniglot and CIFAR). Labels and task
+ids are stored by real-storage and recollection buffers alike, so, as in the
+paper, they are not counted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable
+
+from recollect import bits
+from recollect.autoencoder import count_autoencoder_params
+
+PARAM_BITS = 32
+
+
+@dataclasses.dataclass(frozen=True)
+class CodeShape:
+    """A chosen code shape and what it costs.
+
+    Attributes:
+        num_latents: c.
+        num_categories: l.
+        items: buffer capacity (codes stored).
+        bits_per_item: k = c * ceil(log2 l).
+        code_bytes: ceil(k / 8), bytes per stored item.
+        capacity_bits: C_ve = c * log2(l), the objective.
+        storage_bits: bits the codes of a full buffer take (byte-aligned unless
+            chosen with byte_aligned=False).
+        param_count: autoencoder parameters (encoder + decoder).
+        incremental_storage: storage_bits in raw-example units.
+        total_storage: (storage_bits + 32 * param_count) in raw-example units.
+    """
+
+    num_latents: int
+    num_categories: int
+    items: int
+    bits_per_item: int
+    code_bytes: int
+    capacity_bits: float
+    storage_bits: int
+    param_count: int
+    incremental_storage: float
+    total_storage: float
+
+
+def raw_example_bits(input_shape, *, bits_per_value: int = 8) -> int:
+    """Bits of one raw example: 28 * 28 * 8 = 6,272 for MNIST, 24,576 for CIFAR."""
+    shape = tuple(int(d) for d in input_shape)
+    if not shape or min(shape) < 1 or bits_per_value < 1:
+        raise ValueError(
+            f"Expected a non-empty positive input_shape and bits_per_value >= 1. "
+            f"Received: input_shape={input_shape!r}, bits_per_value={bits_per_value!r}"
+        )
+    return math.prod(shape) * bits_per_value
+
+
+def _item_bits(num_latents: int, num_categories: int, byte_aligned: bool) -> int:
+    if byte_aligned:
+        return 8 * bits.code_bytes(num_latents, num_categories)
+    return bits.bits_per_item(num_latents, num_categories)
+
+
+def default_param_count(input_shape) -> Callable[[int, int], int]:
+    """|theta|(c, l) of this library's `DiscreteAutoencoder` for `input_shape`."""
+    return lambda c, l: count_autoencoder_params(input_shape, c * l)
+
+
+def describe(
+    *,
+    num_latents: int,
+    num_categories: int,
+    items: int,
+    input_shape,
+    bits_per_value: int = 8,
+    byte_aligned: bool = True,
+    param_count_fn: Callable[[int, int], int] | None = None,
+) -> CodeShape:
+    """What a given code shape and buffer size cost (the reverse direction).
+
+    Args:
+        num_latents: c.
+        num_categories: l in [2, 256].
+        items: buffer capacity, >= 1.
+        input_shape: shape of one raw input, e.g. (28, 28, 1).
+        bits_per_value: bits of one raw input value (8).
+        byte_aligned: count ceil(k/8) bytes per item (True) or k bits.
+        param_count_fn: (c, l) -> autoencoder parameters; default this library's.
+
+    Returns:
+        `CodeShape`.
+    """
+    _check_positive_int("items", items)
+    raw = raw_example_bits(input_shape, bits_per_value=bits_per_value)
+    param_count_fn = param_count_fn or default_param_count(input_shape)
+    storage = items * _item_bits(num_latents, num_categories, byte_aligned)
+    params = int(param_count_fn(num_latents, num_categories))
+    return CodeShape(
+        num_latents=num_latents,
+        num_categories=num_categories,
+        items=items,
+        bits_per_item=bits.bits_per_item(num_latents, num_categories),
+        code_bytes=bits.code_bytes(num_latents, num_categories),
+        capacity_bits=num_latents * math.log2(num_categories),
+        storage_bits=storage,
+        param_count=params,
+        incremental_storage=storage / raw,
+        total_storage=(storage + PARAM_BITS * params) / raw,
+    )
+
+
+def max_items(
+    *,
+    incremental_storage: float,
+    num_latents: int,
+    num_categories: int,
+    input_shape,
+    bits_per_value: int = 8,
+    byte_aligned: bool = True,
+) -> int:
+    """How many codes of shape (c, l) fit an incremental budget.
+
+    Args:
+        incremental_storage: the budget, in raw examples.
+        num_latents: c.
+        num_categories: l.
+        input_shape: shape of one raw input.
+        bits_per_value: bits of one raw input value.
+        byte_aligned: count whole bytes per item.
+
+    Returns:
+        int >= 0.
+    """
+    budget = _budget_bits(incremental_storage, input_shape, bits_per_value, "incremental_storage")
+    return int(budget // _item_bits(num_latents, num_categories, byte_aligned))
+
+
+def best_code_shape(
+    *,
+    incremental_storage: float,
+    input_shape,
+    items: int,
+    total_storage: float | None = None,
+    num_categories: int | None = None,
+    max_num_categories: int = bits.MAX_CATEGORIES,
+    bits_per_value: int = 8,
+    byte_aligned: bool = True,
+    param_count_fn: Callable[[int, int], int] | None = None,
+) -> CodeShape:
+    """The (c, l) that maximises C_ve = c * log2(l) for `items` codes in a budget.
+
+    Ties (e.g. 208x2 and 104x4 both give 208 bits) go to the smaller
+    autoencoder (smaller c * l), then to the smaller l.
+
+    Args:
+        incremental_storage: budget for the codes, in raw examples (eq. 4).
+        input_shape: shape of one raw input, e.g. (28, 28, 1).
+        items: buffer capacity to fit, >= 1.
+        total_storage: optional budget for codes plus 32-bit autoencoder
+            parameters, in raw examples (eq. 5).
+        num_categories: fix l instead of searching 2..max_num_categories.
+        max_num_categories: largest l searched.
+        bits_per_value: bits of one raw input value.
+        byte_aligned: items cost whole bytes (what the buffer stores).
+        param_count_fn: (c, l) -> autoencoder parameters; default this library's
+            `DiscreteAutoencoder` for `input_shape`.
+
+    Returns:
+        `CodeShape`.
+
+    Raises:
+        ValueError: if not even one latent of the smallest l fits.
+    """
+    _check_positive_int("items", items)
+    budget = _budget_bits(incremental_storage, input_shape, bits_per_value, "incremental_storage")
+    raw = raw_example_bits(input_shape, bits_per_value=bits_per_value)
+    total = None
+    if total_storage is not None:
+        total = _budget_bits(total_storage, input_shape, bits_per_value, "total_storage")
+    param_count_fn = param_count_fn or default_param_count(input_shape)
+    per_item = budget // items
+    if byte_aligned:
+        per_item = per_item // 8 * 8
+    candidates = (
+        [num_categories]
+        if num_categories is not None
+        else range(bits.MIN_CATEGORIES, max_num_categories + 1)
+    )
+    best, best_key = None, None
+    for l in candidates:
+        width = bits.bits_per_latent(l)
+        c = int(per_item // width)
+        if total is not None:
+            c = _largest_fitting(c, l, items, total, param_count_fn, byte_aligned)
+        if c < 1:
+            continue
+        key = (c * math.log2(l), -c * l, -l)
+        if best_key is None or key > best_key:
+            best, best_key = (c, l), key
+    if best is None:
+        raise ValueError(
+            f"Expected a budget that holds at least one latent per item. Received: "
+            f"incremental_storage={incremental_storage} raw examples ({budget:.0f} bits) for "
+            f"items={items} ({per_item:.0f} bits an item), total_storage={total_storage}. "
+            f"Store fewer items or raise the budget (one raw example is {raw} bits)."
+        )
+    return describe(
+        num_latents=best[0],
+        num_categories=best[1],
+        items=items,
+        input_shape=input_shape,
+        bits_per_value=bits_per_value,
+        byte_aligned=byte_aligned,
+        param_count_fn=param_count_fn,
+    )
+
+
+def _largest_fitting(c_max, l, items, total_bits, param_count_fn, byte_aligned) -> int:
+    """Largest c <= c_max with codes + parameters within total_bits (binary search)."""
+
+    def fits(c):
+        return (
+            items * _item_bits(c, l, byte_aligned) + PARAM_BITS * param_count_fn(c, l)
+            <= total_bits
+        )
+
+    if c_max < 1 or not fits(1):
+        return 0
+    low, high = 1, c_max
+    while low < high:
+        mid = (low + high + 1) // 2
+        if fits(mid):
+            low = mid
+        else:
+            high = mid - 1
+    return low
+
+
+def _budget_bits(storage, input_shape, bits_per_value, name) -> float:
+    if isinstance(storage, bool) or not isinstance(storage, int | float) or not storage > 0:
+        raise ValueError(f"Expected {name} > 0 raw examples. Received: {name}={storage!r}")
+    return storage * raw_example_bits(input_shape, bits_per_value=bits_per_value)
+
+
+def _check_positive_int(name, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"Expected {name} an int >= 1. Received: {name}={value!r}")

@@ -1,0 +1,378 @@
+"""The index buffer: fixed-capacity storage of packed codes and small side fields.
+
+Where this sits: `RecollectionMemory.observe` packs codes and calls `write`;
+`recall` calls `sample` and unpacks. A write policy (reservoir, per-task ring)
+decides rows; the buffer only stores.
+
+Storage layout (capacity rows, one tf.Variable per field, all made once in
+`__init__`, zero-filled, non-trainable, on CPU by default):
+
+```
+row    codes uint8 [capacity, code_bytes]   label int32 [capacity]   task int32 [capacity]
+0      | b0 b1 ... b_{code_bytes-1} |       | y |                    | t |
+...
+cap-1  | ...                        |       | y |                    | t |
+
+num_seen  int64 []      items offered so far (written or dropped)
+rng_seed  int64 [2]     counter-based seed for the stateless draws
+policy state            e.g. task_counts int64 [num_tasks] for TaskRingPolicy
+```
+
+Fields are described by `Field` specs, so supervised items (codes, label, task)
+and reinforcement-learning transitions (codes, action, reward, discount,
+next_codes) use the same buffer.
+
+Usage:
+
+    buffer = IndexBuffer(capacity=1000, fields=supervised_fields(
+        code_bytes=26, num_classes=10, num_tasks=20))
+    buffer.write({"codes": codes, "label": y, "task": t})
+    batch = buffer.sample(32)          # dict of tensors, plus "rows"
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from recollect.write_policies import ReservoirPolicy, WritePolicy
+
+
+@dataclasses.dataclass(frozen=True)
+class Field:
+    """Describes one stored field of an item.
+
+    Attributes:
+        shape: the per-item shape (the buffer adds a leading capacity axis).
+        dtype: a TF dtype name, e.g. "uint8", "int32", "float32".
+        num_values: for integer fields, values must lie in [0, num_values);
+            None for no range check.
+    """
+
+    shape: tuple[int, ...] = ()
+    dtype: str = "int32"
+    num_values: int | None = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "shape", tuple(int(d) for d in self.shape))
+        tf_dtype = tf.as_dtype(self.dtype)
+        object.__setattr__(self, "dtype", tf_dtype.name)
+        if self.num_values is not None and (not tf_dtype.is_integer or self.num_values < 1):
+            raise ValueError(
+                f"Expected num_values >= 1 on an integer field. Received: "
+                f"dtype={self.dtype}, num_values={self.num_values}"
+            )
+
+    def bytes_per_item(self) -> int:
+        """Bytes one item of this field occupies."""
+        return int(np.prod(self.shape, dtype=np.int64)) * tf.as_dtype(self.dtype).size
+
+    def to_config(self) -> dict:
+        return {"shape": list(self.shape), "dtype": self.dtype, "num_values": self.num_values}
+
+
+def supervised_fields(
+    *, code_bytes: int, num_classes: int, num_tasks: int, label_dtype: str = "int32"
+) -> dict[str, Field]:
+    """The fields of a supervised item: packed codes, label and task id."""
+    return {
+        "codes": Field((code_bytes,), "uint8"),
+        "label": Field((), label_dtype, num_classes),
+        "task": Field((), "int32", num_tasks),
+    }
+
+
+def transition_fields(
+    *, code_bytes: int, num_actions: int | None = None, action_shape: tuple[int, ...] = ()
+) -> dict[str, Field]:
+    """The fields of an RL transition: (codes, action, reward, discount, next_codes).
+
+    The next observation is stored as its own packed code, so a sampled transition
+    decodes without depending on which neighbouring rows survived overwriting.
+    """
+    return {
+        "codes": Field((code_bytes,), "uint8"),
+        "action": Field(action_shape, "int32" if num_actions else "float32", num_actions),
+        "reward": Field((), "float32"),
+        "discount": Field((), "float32"),
+        "next_codes": Field((code_bytes,), "uint8"),
+    }
+
+
+@keras.saving.register_keras_serializable(package="recollect")
+class IndexBuffer(keras.layers.Layer):
+    """Fixed-capacity storage of items described by field specs.
+
+    Args:
+        capacity: int, the number of rows.
+        fields: dict name -> `Field` (or its config dict).
+        policy: a `WritePolicy`; `ReservoirPolicy()` by default.
+        seed: int, seeds the policy's and the sampler's draws.
+        device: where the variables live; "/CPU:0" by default, since rows are
+            gathered a few at a time and a GPU would hold them for nothing.
+
+    Raises:
+        ValueError: on a capacity < 1, an empty or malformed field spec, or a
+            policy that cannot work with these fields.
+    """
+
+    def __init__(
+        self,
+        *,
+        capacity: int,
+        fields: dict,
+        policy: WritePolicy | dict | None = None,
+        seed: int = 0,
+        device: str | None = "/CPU:0",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if isinstance(capacity, bool) or not isinstance(capacity, int | np.integer) or capacity < 1:
+            raise ValueError(f"Expected capacity an int >= 1. Received: capacity={capacity!r}")
+        if not fields:
+            raise ValueError(f"Expected at least one field. Received: fields={fields!r}")
+        self.capacity = int(capacity)
+        self.fields = {
+            name: spec if isinstance(spec, Field) else Field(**spec) for name, spec in fields.items()
+        }
+        if isinstance(policy, dict):
+            policy = keras.saving.deserialize_keras_object(policy)
+        self.policy = policy if policy is not None else ReservoirPolicy()
+        if not isinstance(self.policy, WritePolicy):
+            raise ValueError(f"Expected a WritePolicy. Received: policy={policy!r}")
+        self.policy.check(capacity=self.capacity, fields=self.fields)
+        self.seed = int(seed)
+        self.device = device
+        self.build()
+
+    def build(self, input_shape=None):
+        del input_shape
+        with tf.device(self.device) if self.device else _null_context():
+            self.variables_by_field = {
+                name: self.add_weight(
+                    shape=(self.capacity, *spec.shape),
+                    dtype=spec.dtype,
+                    initializer="zeros",
+                    trainable=False,
+                    name=name,
+                )
+                for name, spec in self.fields.items()
+            }
+            self.num_seen = self.add_weight(
+                shape=(), dtype="int64", initializer="zeros", trainable=False, name="num_seen"
+            )
+            self.rng_seed = self.add_weight(
+                shape=(2,),
+                dtype="int64",
+                initializer=keras.initializers.Constant([self.seed, 0]),
+                trainable=False,
+                name="rng_seed",
+            )
+            self.policy_state = {
+                name: self.add_weight(
+                    shape=shape, dtype=dtype, initializer="zeros", trainable=False, name=name
+                )
+                for name, (shape, dtype) in self.policy.state_specs(capacity=self.capacity).items()
+            }
+        self.built = True
+
+    # ------------------------------------------------------------------ state
+    def size(self) -> tf.Tensor:
+        """Returns int64 []: the number of rows that hold items."""
+        return self.policy.size(self)
+
+    def task_size(self, task) -> tf.Tensor:
+        """Returns int64 []: the number of stored items of `task`."""
+        return self.policy.task_size(self, task)
+
+    def bytes_per_item(self) -> int:
+        """Bytes one row occupies, over all fields."""
+        return sum(spec.bytes_per_item() for spec in self.fields.values())
+
+    def clear(self) -> None:
+        """Zeroes every row and counter (the seed counter keeps running)."""
+        for variable in [*self.variables_by_field.values(), *self.policy_state.values()]:
+            variable.assign(tf.zeros_like(variable))
+        self.num_seen.assign(0)
+
+    # ----------------------------------------------------------------- writes
+    def validate(self, items: dict) -> int:
+        """Checks a batch of items against the field specs, changing nothing.
+
+        Args:
+            items: dict field name -> array [batch, *field.shape].
+
+        Returns:
+            int, the batch size.
+
+        Raises:
+            ValueError: on missing or unknown fields, a wrong shape or dtype kind,
+                NaN or Inf, or integer values outside [0, num_values).
+        """
+        if not isinstance(items, dict) or set(items) != set(self.fields):
+            got = sorted(items) if isinstance(items, dict) else type(items).__name__
+            raise ValueError(
+                f"Expected items with exactly the fields {sorted(self.fields)}. Received: {got}"
+            )
+        batch = None
+        for name, spec in self.fields.items():
+            value = np.asarray(items[name]) if not tf.is_tensor(items[name]) else items[name]
+            shape = tuple(value.shape)
+            if len(shape) != len(spec.shape) + 1 or tuple(shape[1:]) != spec.shape:
+                raise ValueError(
+                    f"Expected {name} of shape [batch, {', '.join(map(str, spec.shape))}]."
+                    f" Received: {name}.shape={list(shape)}"
+                )
+            if batch is None:
+                batch = shape[0]
+            elif shape[0] != batch:
+                raise ValueError(
+                    f"Expected every field to have the same batch size {batch}. "
+                    f"Received: {name}.shape={list(shape)}"
+                )
+            _check_values(name, value, spec)
+        return int(batch)
+
+    def write(self, items: dict) -> tf.Tensor:
+        """Validates and writes a batch of items in one vectorised scatter per field.
+
+        Args:
+            items: dict field name -> array [batch, *field.shape].
+
+        Returns:
+            int64 [batch]: the row each item went to, -1 where the policy dropped it.
+
+        Raises:
+            ValueError: as `validate`, before anything is written.
+        """
+        self.validate(items)
+        return self.write_unchecked(
+            {
+                name: tf.cast(tf.convert_to_tensor(items[name]), spec.dtype)
+                for name, spec in self.fields.items()
+            }
+        )
+
+    def write_unchecked(self, items: dict) -> tf.Tensor:
+        """`write` without validation, for callers that validated (graph-safe)."""
+        first = next(iter(self.fields))
+        batch = tf.shape(items[first], out_type=tf.int64)[0]
+        tasks = (
+            items[self.policy.task_field]
+            if getattr(self.policy, "task_field", None) in items
+            else tf.zeros([batch], tf.int64)
+        )
+        rows = self.policy.rows(self, tasks, self._random_bits(batch))
+        keep = _last_write_per_row(rows)
+        target = tf.gather(rows, keep)[:, None]
+        for name, variable in self.variables_by_field.items():
+            variable.value.scatter_nd_update(target, tf.gather(items[name], keep))
+        self.num_seen.assign_add(batch)
+        return rows
+
+    # ------------------------------------------------------------------ reads
+    def sample(self, n, task=None) -> dict:
+        """Draws n rows uniformly from the stored items (of `task` if given).
+
+        Args:
+            n: int >= 1, rows to draw (with replacement).
+            task: optional int task id; then only that task's items are drawn.
+
+        Returns:
+            dict field name -> tensor [n, *field.shape], plus "rows": int64 [n].
+
+        Raises:
+            ValueError: if n < 1, or the buffer (or the task's part) is empty.
+        """
+        if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
+            raise ValueError(f"Expected n an int >= 1. Received: n={n!r}")
+        available = int(self.size() if task is None else self.task_size(task))
+        if available == 0:
+            where = "The buffer" if task is None else f"The buffer's part for task {task}"
+            raise ValueError(
+                f"{where} is empty: nothing to sample. Observe some items first. "
+                f"Received: n={n}, task={task}"
+            )
+        return self.sample_unchecked(n, task)
+
+    def sample_unchecked(self, n, task=None) -> dict:
+        """`sample` without the empty check (graph-safe)."""
+        rows = self.policy.sample_rows(self, n, task, self._random_bits(n))
+        return {**self.read(rows), "rows": rows}
+
+    def read(self, rows) -> dict:
+        """Gathers the given rows: dict field name -> tensor [len(rows), ...]."""
+        return {name: tf.gather(v.value, rows) for name, v in self.variables_by_field.items()}
+
+    def _random_bits(self, n) -> tf.Tensor:
+        seed = tf.identity(self.rng_seed.value)
+        self.rng_seed.assign_add(tf.constant([0, 1], tf.int64))
+        return tf.random.stateless_uniform(
+            [n], seed=seed, minval=None, maxval=None, dtype=tf.int64
+        )
+
+    # ---------------------------------------------------------------- configs
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "capacity": self.capacity,
+                "fields": {name: spec.to_config() for name, spec in self.fields.items()},
+                "policy": keras.saving.serialize_keras_object(self.policy),
+                "seed": self.seed,
+                "device": self.device,
+            }
+        )
+        return config
+
+
+def _last_write_per_row(rows: tf.Tensor) -> tf.Tensor:
+    """Positions to scatter: the last item for each row, skipping rows < 0.
+
+    Args:
+        rows: int64 [batch].
+
+    Returns:
+        int32 [m], positions into rows, m <= batch, rows at them unique and >= 0.
+    """
+    batch = tf.shape(rows)[0]
+    reversed_rows = tf.reverse(rows, [0])
+    unique, index = tf.unique(reversed_rows)
+    first_in_reversed = tf.math.unsorted_segment_min(tf.range(batch), index, tf.size(unique))
+    positions = batch - 1 - first_in_reversed
+    return tf.boolean_mask(positions, tf.gather(rows, positions) >= 0)
+
+
+def _check_values(name: str, value, spec: Field) -> None:
+    dtype = tf.as_dtype(value.dtype) if not isinstance(value.dtype, tf.DType) else value.dtype
+    target = tf.as_dtype(spec.dtype)
+    if target.is_integer and not dtype.is_integer:
+        raise ValueError(
+            f"Expected an integer dtype for {name}. Received: {name}.dtype={dtype.name}"
+        )
+    if target.is_floating and not (dtype.is_floating or dtype.is_integer):
+        raise ValueError(f"Expected a numeric dtype for {name}. Received: {name}.dtype={dtype.name}")
+    if target == tf.uint8 and dtype != tf.uint8:
+        raise ValueError(f"Expected uint8 for {name}. Received: {name}.dtype={dtype.name}")
+    array = value.numpy() if tf.is_tensor(value) else value
+    if array.size == 0:
+        return
+    if dtype.is_floating and not np.all(np.isfinite(array)):
+        raise ValueError(f"Expected finite values in {name}. Received: NaN or Inf")
+    if spec.num_values is not None:
+        low, high = int(array.min()), int(array.max())
+        if low < 0 or high >= spec.num_values:
+            raise ValueError(
+                f"Expected {name} in [0, {spec.num_values}). Received: values in [{low}, {high}]"
+            )
+
+
+class _null_context:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False

@@ -1,0 +1,41 @@
+"""Installs `recollect`: scalable recollections for continual lifelong learning."""
+
+from setuptools import find_packages, setup
+
+INSTALL_REQUIRES = [
+    "tensorflow==2.21.0",
+    "keras==3.15.1",
+    "tensorflow-datasets==4.9.10",
+    "numpy==2.4.6",
+    "scipy==1.17.1",
+    "gymnasium==1.4.0",
+    "absl-py==2.5.1",
+    "tqdm==4.70.1",
+    "pillow==13.0.0",
+    "matplotlib==3.11.2",
+    "tensorboard==2.21.0",
+]
+
+TEST_REQUIRES = [
+    "pytest==9.2.0",
+    "hypothesis==6.170.15",
+    "parameterized==0.9.0",
+    "ruff==0.17.5",
+]
+
+setup(
+    name="recollect",
+    version="0.1.0",
+    description=(
+        "Scalable Recollections (Riemer et al., AAAI 2019): a Keras memory that "
+        "stores experiences as packed k-bit discrete codes and replays them."
+    ),
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.11,<3.12",
+    packages=find_packages(include=["recollect", "recollect.*", "agents", "agents.*", "runners", "runners.*"]),
+    package_data={"runners": ["configs/*.flags"]},
+    install_requires=INSTALL_REQUIRES,
+    extras_require={"test": TEST_REQUIRES},
+    license="Apache-2.0",
+)
