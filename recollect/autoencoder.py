@@ -19,6 +19,7 @@ is binary cross-entropy, as in the paper.
 from __future__ import annotations
 
 import math
+import random
 
 import keras
 import tensorflow as tf
@@ -262,7 +263,16 @@ class DiscreteAutoencoder(_Autoencoder):
         self.decoder = _build_decoder(
             self.input_spec_shape, units, self.filters, self.hidden_units, "decoder"
         )
-        self.seed_generator = keras.random.SeedGenerator(seed)
+        # A plain int64 variable (not a keras SeedGenerator) so that
+        # tf.train.Checkpoint and SavedModel keep the noise stream's position.
+        initial_seed = seed if seed is not None else random.randrange(2**31)
+        self.noise_seed = self.add_weight(
+            shape=(2,),
+            dtype="int64",
+            initializer=keras.initializers.Constant([initial_seed, 0]),
+            trainable=False,
+            name="noise_seed",
+        )
         self.built = True  # every weight exists now: state is made once
 
     def encode_logits(self, x) -> tf.Tensor:
@@ -296,9 +306,9 @@ class DiscreteAutoencoder(_Autoencoder):
         """
         if not training:
             return tf.one_hot(tf.argmax(logits, axis=-1), self.num_categories, dtype=tf.float32)
-        uniform = keras.random.uniform(
-            tf.shape(logits), minval=1e-10, maxval=1.0, seed=self.seed_generator
-        )
+        seed = tf.identity(self.noise_seed.value)
+        self.noise_seed.assign_add(tf.constant([0, 1], tf.int64))
+        uniform = tf.random.stateless_uniform(tf.shape(logits), seed=seed, minval=1e-10, maxval=1.0)
         noisy = tf.nn.log_softmax(logits, axis=-1) - tf.math.log(-tf.math.log(uniform))
         soft = tf.nn.softmax(noisy / self.temperature, axis=-1)
         hard = tf.one_hot(tf.argmax(noisy, axis=-1), self.num_categories, dtype=soft.dtype)

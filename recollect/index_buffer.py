@@ -151,16 +151,16 @@ class IndexBuffer(keras.layers.Layer):
     def build(self, input_shape=None):
         del input_shape
         with tf.device(self.device) if self.device else _null_context():
-            self.variables_by_field = {
-                name: self.add_weight(
+            # Each variable is a direct attribute so that tf.train.Checkpoint tracks it.
+            for name, spec in self.fields.items():
+                variable = self.add_weight(
                     shape=(self.capacity, *spec.shape),
                     dtype=spec.dtype,
                     initializer="zeros",
                     trainable=False,
                     name=name,
                 )
-                for name, spec in self.fields.items()
-            }
+                setattr(self, f"field_{name}", variable)
             self.num_seen = self.add_weight(
                 shape=(), dtype="int64", initializer="zeros", trainable=False, name="num_seen"
             )
@@ -171,13 +171,24 @@ class IndexBuffer(keras.layers.Layer):
                 trainable=False,
                 name="rng_seed",
             )
-            self.policy_state = {
-                name: self.add_weight(
+            self._policy_state_names = []
+            for name, (shape, dtype) in self.policy.state_specs(capacity=self.capacity).items():
+                variable = self.add_weight(
                     shape=shape, dtype=dtype, initializer="zeros", trainable=False, name=name
                 )
-                for name, (shape, dtype) in self.policy.state_specs(capacity=self.capacity).items()
-            }
+                setattr(self, f"policy_{name}", variable)
+                self._policy_state_names.append(name)
         self.built = True
+
+    @property
+    def variables_by_field(self) -> dict:
+        """dict field name -> its variable [capacity, *field.shape]."""
+        return {name: getattr(self, f"field_{name}") for name in self.fields}
+
+    @property
+    def policy_state(self) -> dict:
+        """dict name -> the write policy's state variables."""
+        return {name: getattr(self, f"policy_{name}") for name in self._policy_state_names}
 
     # ------------------------------------------------------------------ state
     def size(self) -> tf.Tensor:

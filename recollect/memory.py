@@ -168,22 +168,35 @@ class RecollectionMemory(keras.Model):
         self._stabilize_step = stabilize_step
         self._recall_items = recall_items
         self._recall_codes = recall_codes
-        self._write = tf.function(self.buffer.write_unchecked, reduce_retracing=True)
+        write_spec = {
+            name: tf.TensorSpec([None, *spec.shape], spec.dtype)
+            for name, spec in self.buffer.fields.items()
+        }
+        self._write = tf.function(self.buffer.write_unchecked, input_signature=[write_spec])
 
     def _recall_graph(self, n, task, decode: bool):
         """Graph body of recall; task < 0 means any task."""
         buffer, policy = self.buffer, self.buffer.policy
-        available = tf.cond(task < 0, buffer.size, lambda: buffer.task_size(tf.maximum(task, 0)))
+        by_task = "task" in self.side_fields
+        if by_task:
+            available = tf.cond(
+                task < 0, buffer.size, lambda: buffer.task_size(tf.maximum(task, 0))
+            )
+        else:
+            available = buffer.size()
         tf.debugging.assert_positive(
             available, message="recall: the memory holds no item (of this task) to recall"
         )
         tf.debugging.assert_positive(n, message="recall: n must be >= 1")
         random_bits = buffer._random_bits(n)
-        rows = tf.cond(
-            task < 0,
-            lambda: policy.sample_rows(buffer, n, None, random_bits),
-            lambda: policy.sample_rows(buffer, n, task, random_bits),
-        )
+        if by_task:
+            rows = tf.cond(
+                task < 0,
+                lambda: policy.sample_rows(buffer, n, None, random_bits),
+                lambda: policy.sample_rows(buffer, n, task, random_bits),
+            )
+        else:
+            rows = policy.sample_rows(buffer, n, None, random_bits)
         stored = buffer.read(rows)
         out = {name: stored[name] for name in self.side_fields}
         for name in self.encoded_inputs:

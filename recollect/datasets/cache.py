@@ -168,6 +168,8 @@ class ArrayCache:
                 np.savez(temp, **payload)
                 temp.flush()
                 os.fsync(temp.fileno())
+            # NamedTemporaryFile makes the file private (0600); a cache is shared.
+            os.chmod(temp_name, 0o644)
             os.replace(temp_name, path)
         except OSError as err:
             _log.warning("Could not write cache entry %s (%s); continuing uncached.", path, err)

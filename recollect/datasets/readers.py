@@ -172,8 +172,7 @@ class _CifarUnpickler(pickle.Unpickler):
             return self._ALLOWED[(module, name)]
         except KeyError:
             raise pickle.UnpicklingError(
-                f"refuses {module}.{name}: a CIFAR pickle holds only lists, bytes and "
-                "numpy arrays"
+                f"refuses {module}.{name}: a CIFAR pickle holds only lists, bytes and numpy arrays"
             ) from None
 
 
@@ -457,9 +456,7 @@ def read_omniglot_npz(
     return assemble_omniglot(images, char_ids, alphabet_of, names)
 
 
-def iter_omniglot_images(
-    root: str | os.PathLike, *, part: str
-) -> Iterator[tuple[str, str, bytes]]:
+def iter_omniglot_images(root: str | os.PathLike, *, part: str) -> Iterator[tuple[str, str, bytes]]:
     """Yields (alphabet, file name, bytes) of an official Omniglot folder or zip.
 
     Args:
