@@ -5,6 +5,7 @@ the codes in a packed buffer, and decodes them back into recollections for repla
 (Riemer et al., AAAI 2019).
 """
 
+from recollect import bits, budget
 from recollect.autoencoder import ContinuousAutoencoder, DiscreteAutoencoder
 from recollect.index_buffer import Field, IndexBuffer, supervised_fields, transition_fields
 from recollect.memory import RecollectionMemory
@@ -21,6 +22,8 @@ __all__ = [
     "ReservoirPolicy",
     "TaskRingPolicy",
     "WritePolicy",
+    "bits",
+    "budget",
     "supervised_fields",
     "transition_fields",
 ]

@@ -75,9 +75,7 @@ def pack_codes(indices, num_categories: int) -> tf.Tensor:
     bits = bits_per_latent(num_categories)
     indices = tf.convert_to_tensor(indices)
     if not indices.dtype.is_integer:
-        raise ValueError(
-            f"Expected integer indices. Received: indices.dtype={indices.dtype.name}"
-        )
+        raise ValueError(f"Expected integer indices. Received: indices.dtype={indices.dtype.name}")
     if indices.shape.rank != 2:
         raise ValueError(
             f"Expected indices of rank 2 [batch, num_latents]. Received: "

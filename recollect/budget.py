@@ -235,8 +235,7 @@ def _largest_fitting(c_max, l, items, total_bits, param_count_fn, byte_aligned) 
 
     def fits(c):
         return (
-            items * _item_bits(c, l, byte_aligned) + PARAM_BITS * param_count_fn(c, l)
-            <= total_bits
+            items * _item_bits(c, l, byte_aligned) + PARAM_BITS * param_count_fn(c, l) <= total_bits
         )
 
     if c_max < 1 or not fits(1):

@@ -32,6 +32,7 @@ Usage:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 
 import keras
@@ -136,7 +137,8 @@ class IndexBuffer(keras.layers.Layer):
             raise ValueError(f"Expected at least one field. Received: fields={fields!r}")
         self.capacity = int(capacity)
         self.fields = {
-            name: spec if isinstance(spec, Field) else Field(**spec) for name, spec in fields.items()
+            name: spec if isinstance(spec, Field) else Field(**spec)
+            for name, spec in fields.items()
         }
         if isinstance(policy, dict):
             policy = keras.saving.deserialize_keras_object(policy)
@@ -150,7 +152,7 @@ class IndexBuffer(keras.layers.Layer):
 
     def build(self, input_shape=None):
         del input_shape
-        with tf.device(self.device) if self.device else _null_context():
+        with tf.device(self.device) if self.device else contextlib.nullcontext():
             # Each variable is a direct attribute so that tf.train.Checkpoint tracks it.
             for name, spec in self.fields.items():
                 variable = self.add_weight(
@@ -321,9 +323,7 @@ class IndexBuffer(keras.layers.Layer):
     def _random_bits(self, n) -> tf.Tensor:
         seed = tf.identity(self.rng_seed.value)
         self.rng_seed.assign_add(tf.constant([0, 1], tf.int64))
-        return tf.random.stateless_uniform(
-            [n], seed=seed, minval=None, maxval=None, dtype=tf.int64
-        )
+        return tf.random.stateless_uniform([n], seed=seed, minval=None, maxval=None, dtype=tf.int64)
 
     # ---------------------------------------------------------------- configs
     def get_config(self):
@@ -365,7 +365,9 @@ def _check_values(name: str, value, spec: Field) -> None:
             f"Expected an integer dtype for {name}. Received: {name}.dtype={dtype.name}"
         )
     if target.is_floating and not (dtype.is_floating or dtype.is_integer):
-        raise ValueError(f"Expected a numeric dtype for {name}. Received: {name}.dtype={dtype.name}")
+        raise ValueError(
+            f"Expected a numeric dtype for {name}. Received: {name}.dtype={dtype.name}"
+        )
     if target == tf.uint8 and dtype != tf.uint8:
         raise ValueError(f"Expected uint8 for {name}. Received: {name}.dtype={dtype.name}")
     array = value.numpy() if tf.is_tensor(value) else value
@@ -380,10 +382,3 @@ def _check_values(name: str, value, spec: Field) -> None:
                 f"Expected {name} in [0, {spec.num_values}). Received: values in [{low}, {high}]"
             )
 
-
-class _null_context:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False

@@ -152,15 +152,11 @@ class RecollectionMemory(keras.Model):
             self.optimizer.apply(tape.gradient(loss, variables), variables)
             return loss
 
-        @tf.function(
-            input_signature=[tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.int32)]
-        )
+        @tf.function(input_signature=[tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.int32)])
         def recall_items(n, task):
             return self._recall_graph(n, task, decode=True)
 
-        @tf.function(
-            input_signature=[tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.int32)]
-        )
+        @tf.function(input_signature=[tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.int32)])
         def recall_codes(n, task):
             return self._recall_graph(n, task, decode=False)
 
@@ -329,7 +325,11 @@ class RecollectionMemory(keras.Model):
                 )
         available = int(self.buffer.size() if task is None else self.buffer.task_size(task))
         if available == 0:
-            what = "The memory is empty" if task is None else f"The memory holds no item of task {task}"
+            what = (
+                "The memory is empty"
+                if task is None
+                else f"The memory holds no item of task {task}"
+            )
             raise ValueError(f"{what}: nothing to recall. Call observe() first. Received: n={n}")
 
     def stabilize(self, x_new, recollections=None, *, num_steps: int = 1, batch_size=None):
@@ -486,4 +486,3 @@ class RecollectionMemory(keras.Model):
     def call(self, x, training=False):
         """Reconstructs x through the codec (mode of the bottleneck)."""
         return self.codec(x, training=training)
-

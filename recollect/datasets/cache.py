@@ -109,7 +109,8 @@ class ArrayCache:
         if not path.is_file():
             return None
         try:
-            with np.load(path, allow_pickle=False) as content:
+            # Open the file here: np.load leaks its handle when the zip is damaged.
+            with open(path, "rb") as file, np.load(file, allow_pickle=False) as content:
                 arrays = {name: content[name] for name in content.files}
             metadata = json.loads(str(arrays.pop(_METADATA)))
             expected = str(arrays.pop(_SHA256))

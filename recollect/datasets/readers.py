@@ -418,7 +418,7 @@ def read_omniglot_npz(
     parts = []
     for path in (background, evaluation):
         try:
-            with np.load(path, allow_pickle=False) as content:
+            with open(path, "rb") as file, np.load(file, allow_pickle=False) as content:
                 images, labels = content["images"], content["labels"]
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as err:
             raise _corrupt(

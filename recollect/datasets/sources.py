@@ -416,7 +416,7 @@ def _locate_tfds(
         version, splits, names = _tfds_load(name, data_dir)
     except Exception as err:  # Any tfds failure means "no data here".
         problem = (
-            f"{reason.capitalize()}, so tensorflow_datasets was tried "
+            f"{reason[0].upper()}{reason[1:]}, so tensorflow_datasets was tried "
             f"(tfds.builder('{name}').download_and_prepare()) and failed: "
             f"{type(err).__name__}: {err}"
         )

@@ -241,8 +241,8 @@ def write_omniglot_official(folder: Path, images: np.ndarray, *, zipped: bool) -
                     image = Image.fromarray(images[char_id - 1, drawer]).convert("1")
                     buffer = io.BytesIO()
                     image.save(buffer, format="PNG")
-                    name = f"images_{part}/{alphabet}/character{n:02d}/{char_id:04d}_{drawer + 1:02d}.png"
-                    files[name] = buffer.getvalue()
+                    folder_name = f"images_{part}/{alphabet}/character{n:02d}"
+                    files[f"{folder_name}/{char_id:04d}_{drawer + 1:02d}.png"] = buffer.getvalue()
     folder.mkdir(parents=True, exist_ok=True)
     if zipped:
         for part in ("background", "evaluation"):

@@ -17,10 +17,10 @@ def test_encode_decode_shapes_and_ranges(input_shape):
     x = np.random.default_rng(0).random((4, *input_shape), dtype=np.float32)
     indices = codec.encode(x)
     assert indices.dtype == tf.int32 and indices.shape == (4, 6)
-    assert 0 <= int(tf.reduce_min(indices)) and int(tf.reduce_max(indices)) < 5
+    assert int(tf.reduce_min(indices)) >= 0 and int(tf.reduce_max(indices)) < 5
     x_hat = codec.decode(indices)
     assert x_hat.dtype == tf.float32 and x_hat.shape == (4, *input_shape)
-    assert 0.0 <= float(tf.reduce_min(x_hat)) and float(tf.reduce_max(x_hat)) <= 1.0
+    assert float(tf.reduce_min(x_hat)) >= 0.0 and float(tf.reduce_max(x_hat)) <= 1.0
     assert codec.bits_per_item == 6 * 3
 
 
@@ -112,10 +112,13 @@ def test_uint8_inputs_are_scaled():
     )
 
 
-@pytest.mark.parametrize("cls_kwargs", [
-    (DiscreteAutoencoder, {"num_latents": 6, "num_categories": 3, "temperature": 0.5}),
-    (ContinuousAutoencoder, {"latent_size": 5}),
-])
+@pytest.mark.parametrize(
+    "cls_kwargs",
+    [
+        (DiscreteAutoencoder, {"num_latents": 6, "num_categories": 3, "temperature": 0.5}),
+        (ContinuousAutoencoder, {"latent_size": 5}),
+    ],
+)
 def test_keras_save_and_load_round_trip(tmp_path, cls_kwargs):
     cls, kwargs = cls_kwargs
     codec = cls(input_shape=(12, 12, 1), **kwargs)

@@ -55,9 +55,7 @@ def test_extreme_values_round_trip_at_2048_latents(num_categories):
         [np.zeros(2048, int), np.full(2048, num_categories - 1), np.arange(2048) % num_categories]
     )
     packed = bits.pack_codes(indices, num_categories)
-    np.testing.assert_array_equal(
-        bits.unpack_codes(packed, 2048, num_categories).numpy(), indices
-    )
+    np.testing.assert_array_equal(bits.unpack_codes(packed, 2048, num_categories).numpy(), indices)
 
 
 def test_known_layout_is_msb_first():

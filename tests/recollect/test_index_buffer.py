@@ -117,7 +117,9 @@ def test_reservoir_is_uniform_over_the_stream():
     buffer = make_buffer(capacity=capacity, seed=7)
     write = tf.function(buffer.write_unchecked, reduce_retracing=True)
     counts = np.zeros(stream)
-    batch = {k: tf.constant(v, dtype=buffer.fields[k].dtype) for k, v in items(np.arange(20)).items()}
+    batch = {
+        k: tf.constant(v, dtype=buffer.fields[k].dtype) for k, v in items(np.arange(20)).items()
+    }
     for _ in range(trials):
         buffer.clear()
         for offset in range(0, stream, 20):
@@ -131,7 +133,9 @@ def test_reservoir_is_uniform_over_the_stream():
 
 def test_uniform_below_is_uniform_far_past_float32_precision():
     upper = tf.constant(3 * 2**40 + 7, tf.int64)
-    raw = tf.random.stateless_uniform([20000], seed=[1, 2], minval=None, maxval=None, dtype=tf.int64)
+    raw = tf.random.stateless_uniform(
+        [20000], seed=[1, 2], minval=None, maxval=None, dtype=tf.int64
+    )
     draws = uniform_below(raw, upper).numpy()
     assert draws.min() >= 0 and draws.max() < int(upper)
     histogram, _ = np.histogram(draws / float(upper), bins=10, range=(0, 1))

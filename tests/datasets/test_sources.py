@@ -1,0 +1,242 @@
+"""Tests for finding data: local layouts, tfds fallback, clear errors, raw cache."""
+
+import numpy as np
+import pytest
+
+from recollect.datasets import DataNotFoundError, load_arrays, sources
+from recollect.datasets.readers import CorruptDataError
+from tests.datasets import fakes
+
+
+@pytest.fixture(autouse=True)
+def _no_environment(monkeypatch):
+    monkeypatch.delenv(sources.DATA_DIR_ENV, raising=False)
+    monkeypatch.delenv(sources.CACHE_DIR_ENV, raising=False)
+
+
+@pytest.fixture
+def no_tfds(monkeypatch):
+    """tfds as it is without network: every load fails."""
+
+    def fail(name, data_dir):
+        raise ConnectionError(f"cannot download {name}")
+
+    monkeypatch.setattr(sources, "_tfds_load", fail)
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("mnist", ["train-images-idx3-ubyte", "t10k-labels-idx1-ubyte", "(each may end in .gz)"]),
+        (
+            "cifar10",
+            ["cifar-10-batches-py/{data_batch_1", "cifar-10-python.tar.gz", "train/<class>"],
+        ),
+        ("cifar100", ["cifar-100-python/{train, test}", "cifar-100-python.tar.gz", "meta"]),
+        ("omniglot", ["images_background.npz", "alphabets.json", "images_evaluation.zip"]),
+    ],
+)
+def test_missing_data_names_data_set_folders_and_files(tmp_path, name, expected):
+    with pytest.raises(DataNotFoundError) as error:
+        load_arrays(name, data_dir=tmp_path, use_cache=False)
+    message = str(error.value)
+    assert f"('{name}')" in message
+    assert str(tmp_path / name) in message and "the data_dir argument" in message
+    assert sources.DATA_DIR_ENV in message and "--data_dir" in message
+    for words in expected:
+        assert words in message
+
+
+def test_partial_mnist_lists_the_missing_file(tmp_path):
+    fakes.write_mnist(tmp_path / "mnist")
+    (tmp_path / "mnist" / "t10k-labels-idx1-ubyte.gz").unlink()
+    with pytest.raises(DataNotFoundError, match=r"lacks: t10k-labels-idx1-ubyte\[\.gz\]"):
+        load_arrays("mnist", data_dir=tmp_path, use_cache=False)
+
+
+def test_truncated_mnist_names_file_and_data_set(tmp_path):
+    fakes.write_mnist(tmp_path / "mnist", gz=False)
+    path = tmp_path / "mnist" / "train-images-idx3-ubyte"
+    path.write_bytes(path.read_bytes()[:-100])
+    with pytest.raises(CorruptDataError) as error:
+        load_arrays("mnist", data_dir=tmp_path, use_cache=False)
+    message = str(error.value)
+    assert "MNIST" in message and str(path) in message and "truncated" in message
+    assert "t10k-images-idx3-ubyte" in message  # the expected files, again.
+
+
+def test_wrong_sidecar_checksum_is_detected(tmp_path):
+    fakes.write_omniglot_npz(tmp_path / "omniglot", fakes.omniglot_images(), sidecars=True)
+    load_arrays("omniglot", data_dir=tmp_path, use_cache=False)  # matching side files pass.
+    (tmp_path / "omniglot" / "images_evaluation.npz.sha256").write_text("0" * 64)
+    with pytest.raises(CorruptDataError, match=r"images_evaluation\.npz: sha256 is"):
+        load_arrays("omniglot", data_dir=tmp_path, use_cache=False)
+
+
+@pytest.mark.parametrize("gz", [False, True], ids=["plain", "gzip"])
+def test_mnist_arrays(tmp_path, gz):
+    truth = fakes.write_mnist(tmp_path / "mnist", num_train=30, num_test=10, gz=gz)
+    data = load_arrays("mnist", data_dir=tmp_path, use_cache=False)
+    np.testing.assert_array_equal(data.arrays["x_train"][..., 0], truth["x_train"])
+    np.testing.assert_array_equal(data.arrays["y_test"], truth["y_test"])
+    assert data.arrays["x_test"].shape == (10, 28, 28, 1)
+    assert data.arrays["y_train"].dtype == np.int32
+    assert data.metadata["format"] == "IDX"
+    assert sorted(data.metadata["files"]) == sorted(
+        f + (".gz" if gz else "") for f in fakes.MNIST_FILES
+    )
+
+
+def test_data_dir_may_be_the_data_set_folder_or_come_from_the_environment(tmp_path, monkeypatch):
+    fakes.write_mnist(tmp_path / "mnist", num_train=10, num_test=10)
+    direct = load_arrays("mnist", data_dir=tmp_path / "mnist", use_cache=False)
+    monkeypatch.setenv(sources.DATA_DIR_ENV, str(tmp_path))
+    from_env = load_arrays("mnist", use_cache=False)
+    np.testing.assert_array_equal(direct.arrays["x_train"], from_env.arrays["x_train"])
+
+
+@pytest.mark.parametrize(
+    "layout",
+    ["pickles", "pickles_archive", "png_folder", "png_archive"],
+)
+def test_cifar10_layouts(tmp_path, layout):
+    folder = tmp_path / "cifar10"
+    if layout.startswith("pickles"):
+        truth = fakes.write_cifar10_pickles(folder, archive=layout == "pickles_archive")
+    else:
+        archive = "cifar10-png.tar.gz" if layout == "png_archive" else None
+        truth = fakes.write_image_folder(folder, archive=archive)
+    data = load_arrays("cifar10", data_dir=tmp_path, use_cache=False)
+    for key in ("x_train", "y_train", "x_test", "y_test"):
+        np.testing.assert_array_equal(data.arrays[key], truth[key])
+    assert data.metadata["class_names"] == list(sources.CIFAR10_CLASSES)
+    assert "note" not in data.metadata
+
+
+def test_jpeg_copy_is_flagged_in_metadata(tmp_path):
+    fakes.write_image_folder(tmp_path / "cifar10", suffix=".jpg", archive="cifar10-jpeg.tar.gz")
+    data = load_arrays("cifar10", data_dir=tmp_path, use_cache=False)
+    assert data.arrays["x_train"].shape == (20, 32, 32, 3)
+    assert data.metadata["image_suffixes"] == [".jpg"]
+    assert "CIFAR-10 (JPEG copy)" in data.metadata["note"]
+
+
+@pytest.mark.parametrize("layout", ["pickles", "pickles_archive", "png_folder"])
+def test_cifar100_layouts_keep_coarse_labels(tmp_path, layout):
+    folder = tmp_path / "cifar100"
+    if layout == "png_folder":
+        truth = fakes.write_image_folder(
+            folder, class_names=sources.CIFAR100_CLASSES, train_per_class=1, test_per_class=1
+        )
+        coarse_of = {
+            f: c for c, fs in enumerate(sources.CIFAR100_SUPERCLASSES.values()) for f in fs
+        }
+        table = np.array([coarse_of[f] for f in sources.CIFAR100_CLASSES])
+        truth["coarse_train"] = table[truth["y_train"]]
+    else:
+        truth = fakes.write_cifar100(folder, archive=layout == "pickles_archive")
+    data = load_arrays("cifar100", data_dir=tmp_path, use_cache=False)
+    for key in ("x_train", "y_train", "coarse_train"):
+        np.testing.assert_array_equal(data.arrays[key], truth[key])
+    assert len(data.metadata["class_names"]) == 100
+    assert len(data.metadata["coarse_class_names"]) == 20
+
+
+def test_cifar100_superclass_table_is_a_partition():
+    fines = [f for group in sources.CIFAR100_SUPERCLASSES.values() for f in group]
+    assert len(sources.CIFAR100_SUPERCLASSES) == 20 and len(set(fines)) == 100
+    assert all(len(group) == 5 for group in sources.CIFAR100_SUPERCLASSES.values())
+
+
+def test_cifar_image_folder_with_wrong_class_count(tmp_path):
+    fakes.write_image_folder(tmp_path / "cifar10", class_names=("a", "b", "c"))
+    with pytest.raises(CorruptDataError, match="expected 10 class folders"):
+        load_arrays("cifar10", data_dir=tmp_path, use_cache=False)
+
+
+def test_without_data_root_tfds_is_tried_and_the_error_says_what_to_do(no_tfds):
+    with pytest.raises(DataNotFoundError) as error:
+        load_arrays("mnist", use_cache=False)
+    message = str(error.value)
+    assert "RECOLLECT_DATA_DIR is unset" in message and "cannot download mnist" in message
+    assert "train-images-idx3-ubyte" in message and "--data_dir" in message
+
+
+def test_local_source_without_root_does_not_try_tfds(no_tfds):
+    with pytest.raises(DataNotFoundError, match="source='local' but no data root"):
+        load_arrays("cifar10", source="local", use_cache=False)
+
+
+def test_unknown_data_set_and_source():
+    with pytest.raises(ValueError, match="Expected a data set among"):
+        load_arrays("svhn")
+    with pytest.raises(ValueError, match="Received: source='web'"):
+        load_arrays("mnist", source="web")
+
+
+def _fake_tfds(name, data_dir):
+    rng = np.random.default_rng(0)
+    if name == "omniglot":
+        labels = np.repeat([0, 1, 2], 4)  # 3 characters x 4 drawers; tfds order is shuffled.
+        order = rng.permutation(len(labels))
+        split = {
+            "image": np.full((12, 105, 105, 3), 255, np.uint8)[order],
+            "label": labels[order],
+            "alphabet": np.array([1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0])[order],
+        }
+        return (
+            "3.0.0",
+            {"train": split, "test": {k: v[:0] for k, v in split.items()}},
+            {
+                "alphabet": ["Zeta", "Alpha"],
+                "label": ["a", "b", "c"],
+            },
+        )
+    splits = {}
+    for split, count in (("train", 40), ("test", 20)):
+        splits[split] = {
+            "image": rng.integers(0, 256, (count, 32, 32, 3), dtype=np.uint8),
+            "label": np.arange(count) % 10,
+            "coarse_label": np.arange(count) % 20,
+        }
+    return "3.0.2", splits, {"label": [str(i) for i in range(10)]}
+
+
+def test_tfds_source(monkeypatch, tmp_path):
+    monkeypatch.setattr(sources, "_tfds_load", _fake_tfds)
+    data = load_arrays("cifar100", source="tfds", cache_dir=tmp_path)
+    assert data.metadata["source"] == "tfds" and data.metadata["location"] == "tfds:cifar100:3.0.2"
+    assert data.arrays["x_train"].shape == (40, 32, 32, 3)
+    np.testing.assert_array_equal(data.arrays["coarse_test"], np.arange(20) % 20)
+    omniglot = load_arrays("omniglot", cache_dir=tmp_path)  # auto, no root: tfds.
+    assert omniglot.arrays["x"].shape == (3, 4, 28, 28, 1)
+    np.testing.assert_array_equal(omniglot.arrays["char_ids"], [1, 2, 3])
+    assert omniglot.arrays["alphabet_names"].tolist() == ["Alpha", "Zeta"]  # by first id.
+    np.testing.assert_array_equal(omniglot.arrays["alphabet"], [0, 0, 1])
+
+
+def test_raw_cache_is_used_and_keyed_by_file_content(tmp_path, monkeypatch):
+    fakes.write_mnist(tmp_path / "mnist", num_train=10, num_test=10)
+    cache = tmp_path / "cache"
+    first = load_arrays("mnist", data_dir=tmp_path, cache_dir=cache)
+    assert len(list(cache.glob("raw-mnist-*.npz"))) == 1
+
+    def no_read(path):
+        raise AssertionError("the cache should have answered")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(sources.readers, "read_idx", no_read)
+        second = load_arrays("mnist", data_dir=tmp_path, cache_dir=cache)
+    np.testing.assert_array_equal(first.arrays["x_train"], second.arrays["x_train"])
+    assert first.metadata == second.metadata
+    fakes.write_mnist(tmp_path / "mnist", num_train=10, num_test=10, seed=1)  # new content.
+    third = load_arrays("mnist", data_dir=tmp_path, cache_dir=cache)
+    assert not np.array_equal(first.arrays["x_train"], third.arrays["x_train"])
+    assert len(list(cache.glob("raw-mnist-*.npz"))) == 2
+
+
+def test_default_cache_dir(tmp_path, monkeypatch):
+    assert sources.resolve_cache_dir(None, tmp_path) == tmp_path / ".recollect_cache"
+    assert sources.resolve_cache_dir(tmp_path / "x", tmp_path) == tmp_path / "x"
+    monkeypatch.setenv(sources.CACHE_DIR_ENV, str(tmp_path / "env"))
+    assert sources.resolve_cache_dir(None, tmp_path) == tmp_path / "env"
