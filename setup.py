@@ -33,7 +33,9 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.11,<3.12",
-    packages=find_packages(include=["recollect", "recollect.*", "agents", "agents.*", "runners", "runners.*"]),
+    packages=find_packages(
+        include=["recollect", "recollect.*", "agents", "agents.*", "runners", "runners.*"]
+    ),
     package_data={"runners": ["configs/*.flags"]},
     install_requires=INSTALL_REQUIRES,
     extras_require={"test": TEST_REQUIRES},

@@ -381,4 +381,3 @@ def _check_values(name: str, value, spec: Field) -> None:
             raise ValueError(
                 f"Expected {name} in [0, {spec.num_values}). Received: values in [{low}, {high}]"
             )
-

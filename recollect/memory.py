@@ -160,6 +160,18 @@ class RecollectionMemory(keras.Model):
         def recall_codes(n, task):
             return self._recall_graph(n, task, decode=False)
 
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.int64)])
+        def read_rows(rows):
+            stored = self.buffer.read(rows)
+            out = {name: stored[name] for name in self.side_fields}
+            for name in self.encoded_inputs:
+                indices = bits.unpack_codes(
+                    stored[_codes_field(name)], codec.num_latents, codec.num_categories
+                )
+                out[name] = codec.decode(indices)
+            return out
+
+        self._read_rows = read_rows
         self._encode_packed = encode_packed
         self._stabilize_step = stabilize_step
         self._recall_items = recall_items
@@ -311,6 +323,26 @@ class RecollectionMemory(keras.Model):
         self._check_recall(n, task)
         fn = self._recall_items if decode else self._recall_codes
         return fn(tf.constant(n, tf.int32), tf.constant(-1 if task is None else task, tf.int32))
+
+    def recall_rows(self, rows) -> dict:
+        """Decodes the items at the given buffer rows (no sampling).
+
+        Args:
+            rows: int [m], each in [0, capacity) and holding an item.
+
+        Returns:
+            dict: encoded input name -> float32 [m, *input_shape], side fields -> [m].
+
+        Raises:
+            ValueError: if a row is outside [0, capacity).
+        """
+        rows = np.asarray(rows, np.int64).reshape(-1)
+        if rows.size and (rows.min() < 0 or rows.max() >= self.buffer.capacity):
+            raise ValueError(
+                f"Expected rows in [0, {self.buffer.capacity}). Received: values in "
+                f"[{rows.min()}, {rows.max()}]"
+            )
+        return self._read_rows(tf.constant(rows))
 
     def _check_recall(self, n, task):
         if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:

@@ -31,8 +31,6 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path, PurePosixPath
 
 import numpy as np
-from numpy._core import multiarray as _np_multiarray
-from numpy._core import numeric as _np_numeric
 from PIL import Image
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
@@ -49,6 +47,11 @@ _IDX_DTYPES = {
 }
 _CIFAR_ROW_BYTES = 32 * 32 * 3
 _OMNIGLOT_NAME = re.compile(r"^(\d+)_(\d+)\.png$")
+# The functions numpy pickles arrays with, taken from numpy itself rather than from its
+# private modules (numpy.core became numpy._core in numpy 2; pickles name either).
+_NP_RECONSTRUCT = np.zeros(1).__reduce__()[0]
+_NP_FROMBUFFER = np.zeros(1).__reduce_ex__(5)[0]
+_NP_SCALAR = np.float64(0).__reduce__()[0]
 
 
 class DataNotFoundError(FileNotFoundError):
@@ -159,12 +162,12 @@ class _CifarUnpickler(pickle.Unpickler):
         ("_codecs", "encode"): codecs.encode,
         ("numpy", "ndarray"): np.ndarray,
         ("numpy", "dtype"): np.dtype,
-        ("numpy.core.multiarray", "_reconstruct"): _np_multiarray._reconstruct,
-        ("numpy._core.multiarray", "_reconstruct"): _np_multiarray._reconstruct,
-        ("numpy.core.multiarray", "scalar"): _np_multiarray.scalar,
-        ("numpy._core.multiarray", "scalar"): _np_multiarray.scalar,
-        ("numpy.core.numeric", "_frombuffer"): _np_numeric._frombuffer,
-        ("numpy._core.numeric", "_frombuffer"): _np_numeric._frombuffer,
+        ("numpy.core.multiarray", "_reconstruct"): _NP_RECONSTRUCT,
+        ("numpy._core.multiarray", "_reconstruct"): _NP_RECONSTRUCT,
+        ("numpy.core.multiarray", "scalar"): _NP_SCALAR,
+        ("numpy._core.multiarray", "scalar"): _NP_SCALAR,
+        ("numpy.core.numeric", "_frombuffer"): _NP_FROMBUFFER,
+        ("numpy._core.numeric", "_frombuffer"): _NP_FROMBUFFER,
     }
 
     def find_class(self, module: str, name: str) -> object:

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import importlib.metadata
 import json
 import os
 from collections.abc import Callable, Mapping
@@ -152,10 +153,12 @@ class Located:
         source: `local` or `tfds`.
         location: the folder, or `tfds:<name>`.
         format: the layout's short name.
-        fingerprint: a sha256 of the source files' bytes (local) or the tfds builder
-            name and version; it keys the caches.
+        fingerprint: a sha256 of the source files' bytes (local), or the tfds name,
+            package version and data directory; it keys the caches.
         files: file (relative to the folder) -> sha256, for the metadata.
-        read: decodes the data (arrays, metadata).
+        read: decodes the data (arrays, metadata); for tfds this is where the data
+            is downloaded and loaded, and where a tfds failure raises
+            `DataNotFoundError`.
     """
 
     name: str
@@ -189,22 +192,21 @@ def resolve_cache_dir(cache_dir: str | os.PathLike | None, data_root: Path | Non
     """Returns the cache folder.
 
     The `cache_dir` argument, else `$RECOLLECT_CACHE_DIR`, else
-    `<data root>/.recollect_cache` when there is a local data root, else
-    `~/.cache/recollect`.
+    `~/.cache/recollect`. The data root itself is never written to: it is often a
+    read-only or shared copy.
     """
+    del data_root
     if cache_dir is not None:
         return Path(cache_dir).expanduser()
     if os.environ.get(CACHE_DIR_ENV):
         return Path(os.environ[CACHE_DIR_ENV]).expanduser()
-    if data_root is not None:
-        return data_root / ".recollect_cache"
     return Path("~/.cache/recollect").expanduser()
 
 
 def locate(
     name: str, *, data_dir: str | os.PathLike | None = None, source: str = "auto"
 ) -> Located:
-    """Finds data set `name` without decoding it.
+    """Finds data set `name` without decoding it (tfds is only tried when read).
 
     Args:
         name: one of `DATASETS`.
@@ -217,8 +219,8 @@ def locate(
 
     Raises:
         ValueError: unknown `name` or `source`.
-        DataNotFoundError: nothing usable was found; the message says where it
-            looked and which files it expects.
+        DataNotFoundError: no usable local files; the message says where it looked
+            and which files it expects.
     """
     formats = _formats(name)
     if source not in SOURCES:
@@ -399,7 +401,7 @@ def _tfds_load(
     builder.download_and_prepare()
     splits = {
         split: tfds.as_numpy(builder.as_dataset(split=split, batch_size=-1))
-        for split in builder.info.splits
+        for split in ("train", "test")
     }
     names = {
         key: list(feature.names)
@@ -412,21 +414,27 @@ def _tfds_load(
 def _locate_tfds(
     name: str, data_dir: str | os.PathLike | None, formats: list[_Format], *, reason: str
 ) -> Located:
+    # Nothing is downloaded until `read` runs, so a cached stream needs no network.
     try:
-        version, splits, names = _tfds_load(name, data_dir)
-    except Exception as err:  # Any tfds failure means "no data here".
-        problem = (
-            f"{reason[0].upper()}{reason[1:]}, so tensorflow_datasets was tried "
-            f"(tfds.builder('{name}').download_and_prepare()) and failed: "
-            f"{type(err).__name__}: {err}"
-        )
-        raise DataNotFoundError(_message(name, formats, [], problem)) from err
+        package = importlib.metadata.version("tensorflow-datasets")
+    except importlib.metadata.PackageNotFoundError:
+        package = "missing"
 
     def read() -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        return _TFDS_CONVERTERS[name](splits, names)
+        try:
+            version, splits, names = _tfds_load(name, data_dir)
+        except Exception as err:  # Any tfds failure means "no data here".
+            problem = (
+                f"{reason[0].upper()}{reason[1:]}, so tensorflow_datasets was tried "
+                f"(tfds.builder('{name}').download_and_prepare()) and failed: "
+                f"{type(err).__name__}: {err}"
+            )
+            raise DataNotFoundError(_message(name, formats, [], problem)) from err
+        arrays, metadata = _TFDS_CONVERTERS[name](splits, names)
+        return arrays, {**metadata, "tfds_version": version}
 
-    fingerprint = f"tfds:{name}:{version}:{data_dir}"
-    return Located(name, "tfds", f"tfds:{name}:{version}", "tfds", fingerprint, {}, read)
+    fingerprint = f"tfds:{name}:{package}:{data_dir}"
+    return Located(name, "tfds", f"tfds:{name}", "tfds", fingerprint, {}, read)
 
 
 def _tfds_image_set(

@@ -28,13 +28,13 @@ in the datasets. `metadata["sha256"]` is the checksum of these six arrays.
 
 Streams (all seeded; the seed also orders the examples inside a task):
 
-| name                 | tasks | per task (train / test)          | classes |
-|----------------------|-------|----------------------------------|---------|
-| mnist_rotations      | 20    | 1,000 / 10,000, angle in [9t, 9t+9) | 10   |
-| permuted_mnist       | 20    | 1,000 / 10,000, task 0 identity  | 10      |
-| incremental_cifar100 | 20    | coarse label t: 2,500 / 500      | 100     |
-| omniglot             | 50    | one alphabet, 18 / 2 per char    | 1,623   |
-| split_cifar10        | 5     | classes 2t, 2t+1: 10,000 / 2,000 | 10      |
+| name                 | tasks | per task (train / test)             | classes |
+|----------------------|-------|-------------------------------------|---------|
+| mnist_rotations      | 20    | 1,000 / 10,000, angle in [9t, 9t+9) | 10      |
+| permuted_mnist       | 20    | 1,000 / 10,000, task 0 identity     | 10      |
+| incremental_cifar100 | 20    | coarse label t: 2,500 / 500         | 100     |
+| omniglot             | 50    | one alphabet, 18 / 2 per character  | 1,623   |
+| split_cifar10        | 5     | classes 2t, 2t+1: 10,000 / 2,000    | 10      |
 """
 
 from __future__ import annotations
@@ -148,7 +148,7 @@ class IncrementalCifar100Options:
             fine labels [k t, k (t + 1))).
         classes_per_task: k for `"gem"`.
         shuffle: shuffle each task's training examples (seeded); False keeps the
-            source order (sorted by nothing in particular for the pickles).
+            order of the source files.
     """
 
     variant: str = "coarse"
@@ -229,7 +229,7 @@ class Task:
         test: the test set, batched the same way.
         num_train: training examples.
         num_test: test examples.
-        classes: the labels present in the task's training set, sorted.
+        classes: the labels present in the task (training or test set), sorted.
         input_shape: shape of one x.
         num_classes: outputs of the whole stream.
     """
@@ -627,7 +627,7 @@ def load_stream(
         batch_size: examples per batch (the last batch of a task may be smaller).
         source: `"auto"`, `"local"` or `"tfds"`.
         cache_dir: where built streams are cached: this, else
-            `$RECOLLECT_CACHE_DIR`, else `<data_dir>/.recollect_cache`, else
+            `$RECOLLECT_CACHE_DIR`, else
             `~/.cache/recollect`.
         use_cache: False builds from the source every time and writes nothing.
         **options: the fields of the stream's options class
@@ -729,7 +729,7 @@ def _metadata(
         "image_shape": list(tasks[0].x_train.shape[1:]),
         "train_sizes": [len(t.y_train) for t in tasks],
         "test_sizes": [len(t.y_test) for t in tasks],
-        "task_classes": [np.unique(t.y_train).tolist() for t in tasks],
+        "task_classes": [np.union1d(t.y_train, t.y_test).tolist() for t in tasks],
         "source": dict(data.metadata),
         **extra,
     }

@@ -254,3 +254,32 @@ def write_omniglot_official(folder: Path, images: np.ndarray, *, zipped: bool) -
     for name, data in files.items():
         (folder / name).parent.mkdir(parents=True, exist_ok=True)
         (folder / name).write_bytes(data)
+
+
+def fake_tfds_load(name, data_dir):
+    """Stands in for `sources._tfds_load`: tiny splits shaped as tfds gives them."""
+    rng = np.random.default_rng(0)
+    if name == "omniglot":
+        labels = np.repeat([0, 1, 2], 4)  # 3 characters x 4 drawers; tfds order is shuffled.
+        order = rng.permutation(len(labels))
+        split = {
+            "image": np.full((12, 105, 105, 3), 255, np.uint8)[order],
+            "label": labels[order],
+            "alphabet": np.array([1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0])[order],
+        }
+        return (
+            "3.0.0",
+            {"train": split, "test": {k: v[:0] for k, v in split.items()}},
+            {
+                "alphabet": ["Zeta", "Alpha"],
+                "label": ["a", "b", "c"],
+            },
+        )
+    splits = {}
+    for split, count in (("train", 40), ("test", 20)):
+        splits[split] = {
+            "image": rng.integers(0, 256, (count, 32, 32, 3), dtype=np.uint8),
+            "label": np.arange(count) % 10,
+            "coarse_label": np.arange(count) % 20,
+        }
+    return "3.0.2", splits, {"label": [str(i) for i in range(10)]}

@@ -174,38 +174,11 @@ def test_unknown_data_set_and_source():
         load_arrays("mnist", source="web")
 
 
-def _fake_tfds(name, data_dir):
-    rng = np.random.default_rng(0)
-    if name == "omniglot":
-        labels = np.repeat([0, 1, 2], 4)  # 3 characters x 4 drawers; tfds order is shuffled.
-        order = rng.permutation(len(labels))
-        split = {
-            "image": np.full((12, 105, 105, 3), 255, np.uint8)[order],
-            "label": labels[order],
-            "alphabet": np.array([1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0])[order],
-        }
-        return (
-            "3.0.0",
-            {"train": split, "test": {k: v[:0] for k, v in split.items()}},
-            {
-                "alphabet": ["Zeta", "Alpha"],
-                "label": ["a", "b", "c"],
-            },
-        )
-    splits = {}
-    for split, count in (("train", 40), ("test", 20)):
-        splits[split] = {
-            "image": rng.integers(0, 256, (count, 32, 32, 3), dtype=np.uint8),
-            "label": np.arange(count) % 10,
-            "coarse_label": np.arange(count) % 20,
-        }
-    return "3.0.2", splits, {"label": [str(i) for i in range(10)]}
-
-
 def test_tfds_source(monkeypatch, tmp_path):
-    monkeypatch.setattr(sources, "_tfds_load", _fake_tfds)
+    monkeypatch.setattr(sources, "_tfds_load", fakes.fake_tfds_load)
     data = load_arrays("cifar100", source="tfds", cache_dir=tmp_path)
-    assert data.metadata["source"] == "tfds" and data.metadata["location"] == "tfds:cifar100:3.0.2"
+    assert data.metadata["source"] == "tfds" and data.metadata["location"] == "tfds:cifar100"
+    assert data.metadata["tfds_version"] == "3.0.2"
     assert data.arrays["x_train"].shape == (40, 32, 32, 3)
     np.testing.assert_array_equal(data.arrays["coarse_test"], np.arange(20) % 20)
     omniglot = load_arrays("omniglot", cache_dir=tmp_path)  # auto, no root: tfds.
@@ -236,7 +209,10 @@ def test_raw_cache_is_used_and_keyed_by_file_content(tmp_path, monkeypatch):
 
 
 def test_default_cache_dir(tmp_path, monkeypatch):
-    assert sources.resolve_cache_dir(None, tmp_path) == tmp_path / ".recollect_cache"
+    monkeypatch.delenv(sources.CACHE_DIR_ENV, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    # Never inside the data root, which may be read-only or shared.
+    assert sources.resolve_cache_dir(None, tmp_path) == tmp_path / "home" / ".cache" / "recollect"
     assert sources.resolve_cache_dir(tmp_path / "x", tmp_path) == tmp_path / "x"
     monkeypatch.setenv(sources.CACHE_DIR_ENV, str(tmp_path / "env"))
     assert sources.resolve_cache_dir(None, tmp_path) == tmp_path / "env"
