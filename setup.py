@@ -1,5 +1,7 @@
 """Installs `recollect`: scalable recollections for continual lifelong learning."""
 
+from pathlib import Path
+
 from setuptools import find_packages, setup
 
 INSTALL_REQUIRES = [
@@ -30,7 +32,7 @@ setup(
         "Scalable Recollections (Riemer et al., AAAI 2019): a Keras memory that "
         "stores experiences as packed k-bit discrete codes and replays them."
     ),
-    long_description=open("README.md", encoding="utf-8").read(),
+    long_description=Path(__file__).with_name("README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     python_requires=">=3.11,<3.12",
     packages=find_packages(
