@@ -236,7 +236,15 @@ class GemLearner(Learner):
         self._apply = tf.function(
             self._apply_graph, input_signature=[tf.TensorSpec([sum(self._sizes)], tf.float32)]
         )
-        self.num_projections = 0
+        self.projections = tf.Variable(0, dtype=tf.int64, trainable=False, name="gem_projections")
+
+    @property
+    def num_projections(self) -> int:
+        """Steps whose gradient GEM projected."""
+        return int(self.projections.numpy())
+
+    def trackables(self):
+        return {**super().trackables(), "gem_projections": self.projections}
 
     def _loss(self, x, y, tasks, training):
         logits = self.masked_logits(self.model(x, training=training), tasks)
@@ -297,7 +305,7 @@ class GemLearner(Learner):
             ).numpy()
             g = gradient.numpy()
             if np.any(memories @ g < 0):
-                self.num_projections += 1
+                self.projections.assign_add(1)
                 g = project_gradient(
                     g, memories, margin=self.config.memory_strength, ridge=self.config.gem_ridge
                 ).astype(np.float32)

@@ -138,7 +138,7 @@ def main(argv):
     except continual.RunInterrupted as stop:
         print(f"\n{stop}", file=sys.stderr)
         sys.exit(130)
-    except ValueError as error:
+    except (ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
     std = results["retention_std"] or 0.0

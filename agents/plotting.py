@@ -1,0 +1,79 @@
+"""Figures of continual runs: retention bars and accuracy-matrix heat maps.
+
+Where this sits: reads the results.json that `agents.continual.run` writes;
+`runners/plot.py` is its command line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+
+def load_results(workdir: str) -> dict:
+    """Reads workdir/results.json, with a clear error when it is missing."""
+    path = os.path.join(workdir, "results.json")
+    if not os.path.exists(path):
+        raise ValueError(
+            f"Expected a finished run with results.json in each workdir. Received: no {path}"
+        )
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def label(results: dict) -> str:
+    """A short name for a run: learner, storage and budget."""
+    if results["storage"] == "none":
+        return results["learner"]
+    return f"{results['learner']} {results['storage']} {results['incremental_storage']:g}"
+
+
+def plot_runs(workdirs: list[str], output: str) -> str:
+    """Writes a PNG with retention bars and one accuracy matrix per run.
+
+    Args:
+        workdirs: run directories, each with results.json.
+        output: the PNG path.
+
+    Returns:
+        output.
+
+    Raises:
+        ValueError: if a workdir has no results.json or the list is empty.
+    """
+    if not workdirs:
+        raise ValueError("Expected at least one workdir. Received: none")
+    runs = [load_results(w) for w in workdirs]
+    count = len(runs)
+    figure, axes = plt.subplots(
+        1, count + 1, figsize=(4 + 3.2 * count, 3.6), squeeze=False, layout="constrained"
+    )
+    bars = axes[0, 0]
+    means = [100 * r["retention_mean"] for r in runs]
+    stds = [100 * (r["retention_std"] or 0.0) for r in runs]
+    names = [label(r) for r in runs]
+    bars.barh(range(count), means, xerr=stds, color="tab:blue", alpha=0.8)
+    bars.set_yticks(range(count), names, fontsize=8)
+    bars.invert_yaxis()
+    bars.set_xlabel("retention (%)")
+    bars.set_xlim(0, 100)
+    for i, (m, s, r) in enumerate(zip(means, stds, runs, strict=True)):
+        bars.text(m + s + 1, i, f"{m:.1f}±{s:.1f} (n={len(r['seeds'])})", va="center", fontsize=7)
+    for axis, results, name in zip(axes[0, 1:], runs, names, strict=True):
+        matrix = np.asarray(results["per_seed"][0]["accuracy_matrix"])
+        image = axis.imshow(100 * matrix, vmin=0, vmax=100, cmap="viridis")
+        axis.set_title(f"{name}\nseed {results['per_seed'][0]['seed']}", fontsize=8)
+        axis.set_xlabel("test task")
+        axis.set_ylabel("after training task")
+    figure.colorbar(image, ax=axes[0, 1:].tolist(), label="accuracy (%)", shrink=0.8)
+    os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
+    figure.savefig(output, dpi=120)
+    plt.close(figure)
+    return output

@@ -1,0 +1,33 @@
+"""Plots retention and accuracy matrices of one or more continual runs to PNG.
+
+    python -m runners.plot --workdirs=runs/replay_real_100,runs/replay_rec_100 \
+        --output=runs/retention.png
+
+Draws, for each work directory, its retention (mean +- std over seeds) as a bar,
+and the accuracy matrix of its first seed as a heat map (rows: after training on
+task i; columns: test accuracy on task j).
+"""
+
+from __future__ import annotations
+
+from absl import app, flags
+
+from agents import plotting
+
+_WORKDIRS = flags.DEFINE_list("workdirs", None, "Work directories holding results.json.")
+_OUTPUT = flags.DEFINE_string("output", "retention.png", "PNG file to write.")
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    try:
+        path = plotting.plot_runs(_WORKDIRS.value, _OUTPUT.value)
+    except ValueError as error:
+        raise app.UsageError(str(error)) from error
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    flags.mark_flag_as_required("workdirs")
+    app.run(main)

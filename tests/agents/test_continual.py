@@ -1,0 +1,186 @@
+"""Continual runs end to end on tiny generated data: learners, resume, bad config."""
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+from agents import continual
+from agents.continual import ContinualConfig
+from agents.learners import LearnerConfig
+from recollect import datasets
+from tests.datasets import fakes
+
+TINY_STREAM = {"num_tasks": 2, "examples_per_task": 12, "test_examples_per_task": 10}
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data")
+    fakes.write_mnist(root / "mnist", num_train=40, num_test=20, seed=0)
+    return str(root)
+
+
+def tiny_config(data_dir, **overrides):
+    base = ContinualConfig(
+        stream="mnist_rotations",
+        data_dir=data_dir,
+        stream_options=dict(TINY_STREAM),
+        batch_size=4,
+        learner="replay",
+        storage="recollections",
+        incremental_storage=2,
+        items=40,
+        num_categories=4,
+        learner_config=LearnerConfig(learning_rate=0.05, replay_batch_size=3, stabilize_steps=2),
+        seeds=(0,),
+        eval_batch_size=7,
+    )
+    return dataclasses.replace(base, **overrides)
+
+
+LEARNER_CASES = [
+    ("online", "real"),
+    ("replay", "real"),
+    ("replay", "recollections"),
+    ("gem", "real"),
+    ("gem", "recollections"),
+    ("ewc", "real"),
+    ("lwf", "real"),
+]
+
+
+@pytest.mark.parametrize(("learner", "storage"), LEARNER_CASES)
+def test_each_learner_runs_two_tasks_end_to_end(tmp_path, data_dir, learner, storage):
+    config = tiny_config(data_dir, learner=learner, storage=storage)
+    results = continual.run(config, str(tmp_path), progress=False)
+    on_disk = json.loads((tmp_path / "results.json").read_text())
+    assert on_disk["retention_mean"] == pytest.approx(results["retention_mean"])
+    for key in (
+        "retention_mean",
+        "retention_std",
+        "bwt_mean",
+        "fwt_mean",
+        "seeds",
+        "per_seed",
+        "items",
+        "bits_per_item",
+        "incremental_storage",
+        "wall_seconds",
+    ):
+        assert key in results, key
+    seed = results["per_seed"][0]
+    matrix = np.asarray(seed["accuracy_matrix"])
+    assert matrix.shape == (2, 2) and np.all((matrix >= 0) & (matrix <= 1))
+    assert results["retention_mean"] == pytest.approx(matrix[-1].mean())
+    assert seed["steps"] == 2 * 3
+    assert (tmp_path / "accuracy_matrix_seed0.csv").exists()
+    assert (tmp_path / "config.json").exists()
+    assert list((tmp_path / "tensorboard" / "seed_0").iterdir())
+    if learner in ("replay", "gem"):
+        assert results["storage"] == storage
+        if storage == "real":
+            assert results["items"] == 2 and results["bits_per_item"] == 28 * 28 * 8
+        else:
+            assert results["items"] == 40
+            assert results["code_bytes"] <= 2 * 28 * 28  # within the budget
+            assert results["equivalent_raw_examples"] <= 2
+    else:
+        assert results["storage"] == "none"
+
+
+def test_several_seeds_report_mean_and_std(tmp_path, data_dir):
+    config = tiny_config(data_dir, learner="online", seeds=(0, 1))
+    results = continual.run(config, str(tmp_path), progress=False)
+    retentions = [r["retention"] for r in results["per_seed"]]
+    assert results["seeds"] == [0, 1]
+    assert results["retention_mean"] == pytest.approx(np.mean(retentions))
+    assert results["retention_std"] == pytest.approx(np.std(retentions))
+
+
+@pytest.mark.parametrize(
+    ("overrides", "stop_after"),
+    [
+        ({"learner": "replay", "storage": "recollections", "seeds": (0, 1)}, 4),
+        ({"learner": "gem", "storage": "recollections"}, 3),
+        ({"learner": "ewc", "storage": "real"}, 5),
+    ],
+)
+def test_resume_after_a_kill_gives_identical_results(tmp_path, data_dir, overrides, stop_after):
+    config = tiny_config(data_dir, **overrides)
+    straight = continual.run(config, str(tmp_path / "straight"), progress=False)
+    killed = str(tmp_path / "killed")
+    with pytest.raises(continual.RunInterrupted, match="--resume"):
+        continual.run(config, killed, progress=False, stop_after_steps=stop_after)
+    with pytest.raises(ValueError, match="--resume"):
+        continual.run(config, killed, progress=False)  # refuses to overwrite
+    resumed = continual.run(config, killed, resume=True, progress=False)
+    for a, b in zip(straight["per_seed"], resumed["per_seed"], strict=True):
+        np.testing.assert_array_equal(a["accuracy_matrix"], b["accuracy_matrix"])
+        np.testing.assert_array_equal(a["initial_accuracy"], b["initial_accuracy"])
+        assert a["steps"] == b["steps"]
+    assert straight["retention_mean"] == resumed["retention_mean"]
+
+
+def test_resume_with_other_settings_is_refused(tmp_path, data_dir):
+    config = tiny_config(data_dir, learner="online")
+    with pytest.raises(continual.RunInterrupted):
+        continual.run(config, str(tmp_path), progress=False, stop_after_steps=1)
+    other = dataclasses.replace(config, batch_size=3)
+    with pytest.raises(ValueError, match="same settings"):
+        continual.run(other, str(tmp_path), resume=True, progress=False)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"learner": "icarl2"}, "--learner"),
+        ({"storage": "jpeg"}, "--storage"),
+        ({"codec": "rnn"}, "--codec"),
+        ({"learner": "replay", "storage": "real", "incremental_storage": 0.5}, "one real example"),
+        ({"items": 10**6}, "at least one latent"),
+        ({"num_latents": 500, "num_categories": 4, "items": 40}, "fits the budget"),
+        ({"items": None, "num_categories": None}, "--items"),
+        ({"learner": "gem", "storage": "real", "incremental_storage": 1}, "one item per task"),
+        ({"seeds": (0, 0)}, "distinct"),
+    ],
+)
+def test_bad_settings_fail_before_training(tmp_path, data_dir, overrides, message):
+    config = tiny_config(data_dir, **overrides)
+    with pytest.raises(ValueError, match=message):
+        continual.run(config, str(tmp_path / "w"), progress=False)
+    assert not (tmp_path / "w" / "seed_0").exists()
+
+
+def test_missing_data_names_the_files_to_put_where(tmp_path):
+    config = tiny_config(str(tmp_path / "empty"))
+    with pytest.raises(datasets.DataNotFoundError, match="train-images-idx3-ubyte"):
+        continual.run(config, str(tmp_path / "w"), progress=False)
+
+
+def test_compiled_steps_do_not_retrace_per_batch(tmp_path, data_dir):
+    config = tiny_config(data_dir, learner="gem", storage="recollections")
+    stream = datasets.load_stream("mnist_rotations", data_dir=data_dir, batch_size=4, **TINY_STREAM)
+    plan = continual.plan_storage(config, stream.input_shape, len(stream))
+    learner = continual._build_learner(config, stream, plan, seed=0)
+    arrays = [stream.task_arrays(t) for t in range(2)]
+    for task, batch in [(0, 4), (0, 3), (1, 4), (1, 1), (1, 4)]:
+        learner.train_step(arrays[task].x_train[:batch], arrays[task].y_train[:batch], task)
+    assert learner._gradient.experimental_get_tracing_count() == 1
+    assert learner._task_gradients.experimental_get_tracing_count() == 1
+    assert learner._apply.experimental_get_tracing_count() == 1
+    memory = learner.store.inner.memory
+    assert memory._stabilize_step.experimental_get_tracing_count() == 1
+    assert memory._recall_items.experimental_get_tracing_count() == 1
+
+
+def test_replay_step_does_not_retrace(data_dir):
+    config = tiny_config(data_dir, learner="replay", storage="real")
+    stream = datasets.load_stream("mnist_rotations", data_dir=data_dir, batch_size=4, **TINY_STREAM)
+    plan = continual.plan_storage(config, stream.input_shape, len(stream))
+    learner = continual._build_learner(config, stream, plan, seed=0)
+    arrays = stream.task_arrays(0)
+    for batch in (4, 2, 4, 3):
+        learner.train_step(arrays.x_train[:batch], arrays.y_train[:batch], 0)
+    assert learner._step.experimental_get_tracing_count() == 1
