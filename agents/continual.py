@@ -73,6 +73,8 @@ class ContinualConfig:
         codec_units: hidden units (mlp) or filters (conv); None for the paper's c*l
             (mlp) or c*l/4 (conv).
         codec_learning_rate: Adam step size of the autoencoder.
+        codec_noise: scale of the Gumbel noise in autoencoder training (1.0: the
+            Gumbel-softmax estimator; 0.0: straight-through on the mode).
         model: a key of `agents.models.MODELS`.
         model_options: keyword arguments of the model builder.
         multi_head: restrict each task's outputs to its own classes.
@@ -95,6 +97,7 @@ class ContinualConfig:
     codec: str = "mlp"
     codec_units: int | None = None
     codec_learning_rate: float = 1e-3
+    codec_noise: float = 1.0
     model: str = "mlp"
     model_options: dict = dataclasses.field(default_factory=dict)
     multi_head: bool = False
@@ -149,6 +152,10 @@ class ContinualConfig:
                 f"num_latents={self.num_latents}, num_categories={self.num_categories}"
             )
         lc = self.learner_config
+        if lc.gem_memories_per_task is not None and lc.gem_memories_per_task < 1:
+            raise ValueError(
+                f"Expected --gem_memories_per_task >= 1. Received: {lc.gem_memories_per_task}"
+            )
         if lc.learning_rate <= 0 or lc.replay_batch_size < 1 or lc.stabilize_steps < 1:
             raise ValueError(
                 "Expected --learning_rate > 0, --replay_batch_size >= 1, --stabilize_steps >= 1."
@@ -254,6 +261,7 @@ def _build_learner(config: ContinualConfig, stream, plan: StoragePlan | None, se
                 num_categories=plan.num_categories,
                 filters=units if config.codec == "conv" else None,
                 hidden_units=units if config.codec == "mlp" else None,
+                noise_scale=config.codec_noise,
                 seed=seed,
             )
             memory = RecollectionMemory(
@@ -371,6 +379,7 @@ class _SeedRun:
             "accuracy_matrix": [],
             "initial_accuracy": None,
             "wall_seconds": 0.0,
+            "train_seconds": 0.0,
             "checkpoint": None,
             "checkpoint_number": 0,
         }
@@ -505,7 +514,9 @@ def run(
                     num_batches = math.ceil(len(y_train) / config.batch_size)
                     for index in range(state["batch"], num_batches):
                         rows = slice(index * config.batch_size, (index + 1) * config.batch_size)
+                        step_start = time.perf_counter()
                         loss = seed_run.learner.train_step(x_train[rows], y_train[rows], task)
+                        state["train_seconds"] += time.perf_counter() - step_start
                         state["steps"] += 1
                         state["batch"] = index + 1
                         steps_this_call += 1
@@ -569,6 +580,7 @@ def _seed_result(seed: int, state: dict, learner) -> dict:
         "accuracy_matrix": matrix.tolist(),
         "initial_accuracy": initial.tolist(),
         "wall_seconds": state["wall_seconds"],
+        "train_seconds": state["train_seconds"],
         "steps": state["steps"],
         "storage": learner.storage(),
         **extra,

@@ -45,6 +45,10 @@ class LearnerConfig:
         stabilize_steps: N, autoencoder steps per incoming batch (recollections).
         memory_strength: GEM's margin.
         gem_ridge: ridge added to G G^T in GEM's dual.
+        gem_memories_per_task: memories per earlier task in each step's constraint
+            gradient: None for all of them (GEM); a number draws that many
+            uniformly from the task's memories at every step, which bounds the
+            decoding cost of recollections.
         ewc_lambda: EWC's penalty weight.
         ewc_samples: examples per task used to estimate the Fisher diagonal.
         lwf_alpha: weight of LwF's distillation term.
@@ -56,6 +60,7 @@ class LearnerConfig:
     stabilize_steps: int = 1
     memory_strength: float = 0.5
     gem_ridge: float = 1e-3
+    gem_memories_per_task: int | None = None
     ewc_lambda: float = 100.0
     ewc_samples: int = 256
     lwf_alpha: float = 1.0
@@ -237,6 +242,11 @@ class GemLearner(Learner):
             self._apply_graph, input_signature=[tf.TensorSpec([sum(self._sizes)], tf.float32)]
         )
         self.projections = tf.Variable(0, dtype=tf.int64, trainable=False, name="gem_projections")
+        per_task = config.gem_memories_per_task
+        if per_task is not None and per_task < 1:
+            raise ValueError(f"Expected gem_memories_per_task >= 1. Received: {per_task}")
+        self.memories_per_task = self.share if per_task is None else per_task
+        self.draws = tf.Variable([7, 0], dtype=tf.int64, trainable=False, name="gem_draws")
 
     @property
     def num_projections(self) -> int:
@@ -244,7 +254,11 @@ class GemLearner(Learner):
         return int(self.projections.numpy())
 
     def trackables(self):
-        return {**super().trackables(), "gem_projections": self.projections}
+        return {
+            **super().trackables(),
+            "gem_projections": self.projections,
+            "gem_draws": self.draws,
+        }
 
     def _loss(self, x, y, tasks, training):
         logits = self.masked_logits(self.model(x, training=training), tasks)
@@ -295,9 +309,9 @@ class GemLearner(Learner):
         gradient, loss = self._gradient(x, y, tasks)
         past = [k for k in range(task) if self.store.task_size(k) > 0]
         if past:
-            rows = np.concatenate([self._task_rows(k) for k in past])
+            rows = self._memory_rows(past)
             x_mem, y_mem, _ = self.store.read_rows(rows)
-            shape = [len(past), self.share]
+            shape = [len(past), self.memories_per_task]
             memories = self._task_gradients(
                 tf.reshape(x_mem, shape + list(x_mem.shape[1:])),
                 tf.reshape(y_mem, shape),
@@ -313,10 +327,28 @@ class GemLearner(Learner):
         self._apply(gradient)
         return float(loss)
 
-    def _task_rows(self, task: int) -> np.ndarray:
-        """All rows of the task's ring, repeated to `share` if it is not full."""
-        filled = self.store.task_size(task)
-        return task * self.share + np.arange(self.share) % filled
+    def _memory_rows(self, past: list[int]) -> np.ndarray:
+        """Rows of each earlier task's memories, memories_per_task of each.
+
+        All rows of each ring (repeated if it is not full) when
+        gem_memories_per_task is None; else a uniform draw per task, from a seed
+        counter that checkpoints with the learner.
+        """
+        filled = np.array([self.store.task_size(k) for k in past], np.int64)[:, None]
+        if self.memories_per_task == self.share:
+            offsets = np.arange(self.share)[None, :] % filled
+        else:
+            seed = self.draws.numpy()
+            self.draws.assign_add([0, 1])
+            draws = tf.random.stateless_uniform(
+                [len(past), self.memories_per_task],
+                seed=seed,
+                minval=None,
+                maxval=None,
+                dtype=tf.int64,
+            ).numpy()
+            offsets = (draws & 0x7FFFFFFFFFFFFFFF) % filled
+        return (np.asarray(past, np.int64)[:, None] * self.share + offsets).reshape(-1)
 
 
 class EwcLearner(Learner):

@@ -230,6 +230,9 @@ class DiscreteAutoencoder(_Autoencoder):
         filters: conv filters per layer; default c * l / 4.
         hidden_units: dense units per layer of the MLP variant; default c * l.
         temperature: float > 0, the Gumbel-softmax temperature (default 1.0).
+        noise_scale: float >= 0, scale of the Gumbel noise in training: 1.0 is the
+            Gumbel-softmax estimator; 0.0 trains the straight-through estimator on
+            the mode, the code `encode` stores (often lower distortion online).
         seed: int seed for the Gumbel noise.
     """
 
@@ -242,6 +245,7 @@ class DiscreteAutoencoder(_Autoencoder):
         filters: int | None = None,
         hidden_units: int | None = None,
         temperature: float = 1.0,
+        noise_scale: float = 1.0,
         seed: int | None = None,
         **kwargs,
     ):
@@ -250,6 +254,9 @@ class DiscreteAutoencoder(_Autoencoder):
         self.bits_per_item = bits.bits_per_item(num_latents, num_categories)
         if not temperature > 0:
             raise ValueError(f"Expected temperature > 0. Received: temperature={temperature!r}")
+        if not noise_scale >= 0:
+            raise ValueError(f"Expected noise_scale >= 0. Received: noise_scale={noise_scale!r}")
+        self.noise_scale = float(noise_scale)
         self.num_latents = int(num_latents)
         self.num_categories = int(num_categories)
         self.filters = int(filters or default_filters(num_latents, num_categories))
@@ -309,7 +316,8 @@ class DiscreteAutoencoder(_Autoencoder):
         seed = tf.identity(self.noise_seed.value)
         self.noise_seed.assign_add(tf.constant([0, 1], tf.int64))
         uniform = tf.random.stateless_uniform(tf.shape(logits), seed=seed, minval=1e-10, maxval=1.0)
-        noisy = tf.nn.log_softmax(logits, axis=-1) - tf.math.log(-tf.math.log(uniform))
+        gumbel = -tf.math.log(-tf.math.log(uniform))
+        noisy = tf.nn.log_softmax(logits, axis=-1) + self.noise_scale * gumbel
         soft = tf.nn.softmax(noisy / self.temperature, axis=-1)
         hard = tf.one_hot(tf.argmax(noisy, axis=-1), self.num_categories, dtype=soft.dtype)
         return soft + tf.stop_gradient(hard - soft)
@@ -327,6 +335,7 @@ class DiscreteAutoencoder(_Autoencoder):
                 "filters": self.filters,
                 "hidden_units": self.hidden_units,
                 "temperature": self.temperature,
+                "noise_scale": self.noise_scale,
                 "seed": self.seed,
             }
         )

@@ -57,6 +57,9 @@ _CATEGORIES = flags.DEFINE_integer("num_categories", None, "l (default: chosen b
 _CODEC = flags.DEFINE_string("codec", "mlp", "Autoencoder: mlp or conv.")
 _CODEC_UNITS = flags.DEFINE_integer("codec_units", None, "Autoencoder hidden units / filters.")
 _CODEC_LR = flags.DEFINE_float("codec_learning_rate", 1e-3, "Autoencoder Adam step size.")
+_CODEC_NOISE = flags.DEFINE_float(
+    "codec_noise", 1.0, "Gumbel noise scale in autoencoder training (0: straight-through)."
+)
 _MODEL = flags.DEFINE_string("model", "mlp", "Predictive model: mlp or reduced_resnet18.")
 _HIDDEN = flags.DEFINE_integer("hidden_units", None, "MLP hidden units (default 200).")
 _MULTI_HEAD = flags.DEFINE_bool("multi_head", False, "Mask outputs to each task's classes.")
@@ -67,6 +70,9 @@ _LR = flags.DEFINE_float("learning_rate", 0.01, "SGD step size of the predictive
 _REPLAY_BATCH = flags.DEFINE_integer("replay_batch_size", 10, "Recalled items per step.")
 _STABILIZE = flags.DEFINE_integer("stabilize_steps", 1, "N: autoencoder steps per batch.")
 _STRENGTH = flags.DEFINE_float("memory_strength", 0.5, "GEM margin.")
+_GEM_MEMORIES = flags.DEFINE_integer(
+    "gem_memories_per_task", None, "GEM: memories per earlier task per step (default: all)."
+)
 _EWC_LAMBDA = flags.DEFINE_float("ewc_lambda", 100.0, "EWC penalty weight.")
 _EWC_SAMPLES = flags.DEFINE_integer("ewc_samples", 256, "EWC Fisher examples per task.")
 _LWF_ALPHA = flags.DEFINE_float("lwf_alpha", 1.0, "LwF distillation weight.")
@@ -101,6 +107,7 @@ def config_from_flags() -> continual.ContinualConfig:
         codec=_CODEC.value,
         codec_units=_CODEC_UNITS.value,
         codec_learning_rate=_CODEC_LR.value,
+        codec_noise=_CODEC_NOISE.value,
         model=_MODEL.value,
         model_options=model_options,
         multi_head=_MULTI_HEAD.value,
@@ -109,6 +116,7 @@ def config_from_flags() -> continual.ContinualConfig:
             replay_batch_size=_REPLAY_BATCH.value,
             stabilize_steps=_STABILIZE.value,
             memory_strength=_STRENGTH.value,
+            gem_memories_per_task=_GEM_MEMORIES.value,
             ewc_lambda=_EWC_LAMBDA.value,
             ewc_samples=_EWC_SAMPLES.value,
             lwf_alpha=_LWF_ALPHA.value,
