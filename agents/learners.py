@@ -245,7 +245,7 @@ class GemLearner(Learner):
         per_task = config.gem_memories_per_task
         if per_task is not None and per_task < 1:
             raise ValueError(f"Expected gem_memories_per_task >= 1. Received: {per_task}")
-        self.memories_per_task = self.share if per_task is None else per_task
+        self.memories_per_task = self.share if per_task is None else min(per_task, self.share)
         self.draws = tf.Variable([7, 0], dtype=tf.int64, trainable=False, name="gem_draws")
 
     @property
