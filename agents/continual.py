@@ -517,6 +517,11 @@ def run(
                         step_start = time.perf_counter()
                         loss = seed_run.learner.train_step(x_train[rows], y_train[rows], task)
                         state["train_seconds"] += time.perf_counter() - step_start
+                        if not math.isfinite(loss):
+                            raise FloatingPointError(
+                                f"Training diverged (loss {loss}) at seed {seed}, task {task}, "
+                                f"batch {index}. Lower --learning_rate (or --ewc_lambda)."
+                            )
                         state["steps"] += 1
                         state["batch"] = index + 1
                         steps_this_call += 1

@@ -146,7 +146,7 @@ def main(argv):
     except continual.RunInterrupted as stop:
         print(f"\n{stop}", file=sys.stderr)
         sys.exit(130)
-    except (ValueError, FileNotFoundError) as error:
+    except (ValueError, FileNotFoundError, FloatingPointError) as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
     std = results["retention_std"] or 0.0
