@@ -407,21 +407,33 @@ class RecollectionMemory(keras.Model):
             losses.append(self._stabilize_step(batch))
         return np.asarray([float(v) for v in losses], np.float32)
 
-    def footprint(self) -> dict:
+    def footprint(self, *, bits_per_value: int = 8) -> dict:
         """The storage the memory uses, in the paper's units.
+
+        Args:
+            bits_per_value: bit depth of one raw input value (8 for MNIST, CIFAR
+                and Omniglot images), to count storage in raw examples.
 
         Returns:
             dict with `bits_per_item` (k), `code_bytes_per_item` (ceil(k/8)),
             `side_bytes_per_item`, `capacity`, `items` (stored now), `code_bytes`
             (codes of a full buffer), `side_bytes`, `buffer_bytes`,
             `decoder_bytes` and `encoder_bytes` (float32 parameters),
-            `raw_example_bytes` (one input at 8 bits a value) and
+            `raw_example_bytes` (one input at `bits_per_value` bits a value) and
             `incremental_storage` (code_bytes in raw examples).
+
+        Raises:
+            ValueError: if bits_per_value < 1.
         """
+        if isinstance(bits_per_value, bool) or not isinstance(bits_per_value, int):
+            raise ValueError(f"Expected an int bits_per_value. Received: {bits_per_value!r}")
+        if bits_per_value < 1:
+            raise ValueError(f"Expected bits_per_value >= 1. Received: {bits_per_value}")
         capacity = self.buffer.capacity
         code_fields = len(self.encoded_inputs)
         side_bytes = sum(f.bytes_per_item() for f in self.side_fields.values())
-        raw_bytes = int(np.prod(self.codec.input_spec_shape))
+        raw_bits = int(np.prod(self.codec.input_spec_shape)) * bits_per_value
+        raw_bytes = raw_bits // 8 if raw_bits % 8 == 0 else raw_bits / 8
         code_bytes = capacity * self.code_bytes_per_item * code_fields
         return {
             "bits_per_item": self.codec.bits_per_item * code_fields,

@@ -144,6 +144,10 @@ def test_footprint_counts_packed_bytes():
     assert footprint["decoder_bytes"] == 4 * memory.codec.decoder.count_params()
     assert footprint["raw_example_bytes"] == 64
     assert footprint["incremental_storage"] == pytest.approx(40 / 64)
+    # Binary images (1 bit a pixel) cost 8 bytes raw: the same codes are 5 raw images.
+    assert memory.footprint(bits_per_value=1)["incremental_storage"] == pytest.approx(5.0)
+    with pytest.raises(ValueError, match="bits_per_value"):
+        memory.footprint(bits_per_value=0)
 
 
 BAD_OBSERVE = [
