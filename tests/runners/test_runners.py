@@ -106,3 +106,34 @@ def test_runner_reports_bad_flags_and_missing_data(tmp_path):
     )
     assert missing.returncode == 2
     assert "train-images-idx3-ubyte" in missing.stderr
+
+
+def config_from_flagfile(path, *extra):
+    flags.FLAGS.unparse_flags()
+    try:
+        flags.FLAGS(["continual", f"--flagfile={path}", "--workdir=unused", *extra])
+        return continual_runner.config_from_flags()
+    finally:
+        flags.FLAGS.unparse_flags()
+
+
+def test_cifar_flagfile_runs_end_to_end_on_tiny_cifar100(tmp_path, monkeypatch):
+    """Incremental CIFAR-100 (cifar.flags): 20 coarse-label tasks, masked heads, ResNet."""
+    from agents import continual
+
+    monkeypatch.chdir(REPO)
+    fakes.write_cifar100(tmp_path / "data" / "cifar100", train_per_class=1, test_per_class=1)
+    config = config_from_flagfile(
+        os.path.join(REPO, "runners", "configs", "cifar.flags"),
+        f"--data_dir={tmp_path / 'data'}",
+        # Smaller than the flagfile only where it would not fit a tiny test.
+        "--incremental_storage=2",
+        "--items=20",
+        "--codec_units=8",
+    )
+    assert config.stream == "incremental_cifar100" and config.multi_head
+    results = continual.run(config, str(tmp_path / "run"), progress=False)
+    matrix = results["per_seed"][0]["accuracy_matrix"]
+    assert len(matrix) == 20 and len(matrix[0]) == 20
+    assert results["data"]["num_classes"] == 100
+    assert results["items"] == 20 and results["equivalent_raw_examples"] <= 2
