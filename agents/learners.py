@@ -61,7 +61,7 @@ class LearnerConfig:
     memory_strength: float = 0.5
     gem_ridge: float = 1e-3
     gem_memories_per_task: int | None = None
-    ewc_lambda: float = 100.0
+    ewc_lambda: float = 10.0
     ewc_samples: int = 256
     lwf_alpha: float = 1.0
     lwf_temperature: float = 2.0

@@ -1,13 +1,13 @@
 """Training throughput of every learner on MNIST-Rotations, and a whole run's wall time.
 
-For each learner (and storage) this trains on the first `--num_tasks` tasks of
-MNIST-Rotations with the settings of runners/configs/mnist_rotations.flags and
-reports incoming examples per second of training (evaluation excluded). With
-`--full` it also times a whole 20-task replay-with-recollections run, evaluation
-included.
+Each learner trains on the first `--num_tasks` tasks of MNIST-Rotations with the
+exact settings of its flagfile in runners/configs/table1/ (LwF: the base
+mnist_rotations.flags), and the script reports incoming examples per second of
+training (evaluation excluded). With `--full` it also times a whole 20-task run of
+runners/configs/mnist_rotations.flags, evaluation included.
 
-Usage:
-    python -m benchmarks.learners --data_dir /path/to/data [--num_tasks 4] [--full]
+Usage (from the repository root):
+    python -m benchmarks.learners --data_dir /path/to/data [--num_tasks 3] [--full]
 """
 
 from __future__ import annotations
@@ -22,84 +22,67 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import tensorflow as tf
+from absl import flags
 
 from agents import continual
-from agents.learners import LearnerConfig
+from runners import continual as runner
 
+# (name, flagfile under runners/configs/, extra flags)
 CASES = [
-    ("online", "real", 0),
-    ("ewc", "real", 0),
-    ("lwf", "real", 0),
-    ("replay", "real", 100),
-    ("replay", "recollections", 100),
-    ("gem", "real", 100),
-    ("gem", "recollections", 100),
+    ("online", "table1/online.flags", []),
+    ("ewc", "table1/ewc.flags", []),
+    ("lwf", "mnist_rotations.flags", ["--learner=lwf"]),
+    ("replay, real storage 100", "table1/replay_real_100.flags", []),
+    ("replay, recollections 100", "table1/replay_recollections_100.flags", []),
+    ("gem, real storage 100", "table1/gem_real_100.flags", []),
+    ("gem, recollections 100", "table1/gem_recollections_100.flags", []),
 ]
 
 
-def base_config(data_dir: str | None) -> continual.ContinualConfig:
-    """The settings of runners/configs/mnist_rotations.flags."""
-    return continual.ContinualConfig(
-        stream="mnist_rotations",
-        data_dir=data_dir,
-        batch_size=10,
-        learner="replay",
-        storage="recollections",
-        incremental_storage=100,
-        items=3000,
-        num_categories=4,
-        codec="conv",
-        codec_units=32,
-        codec_noise=0.0,
-        learner_config=LearnerConfig(learning_rate=0.1, replay_batch_size=10),
-    )
+def config_from_flagfile(path: str, extra: list[str], data_dir: str | None):
+    """The config the runner builds from a flagfile, for seed 0."""
+    args = ["learners", f"--flagfile=runners/configs/{path}", "--workdir=unused", *extra]
+    if data_dir:
+        args.append(f"--data_dir={data_dir}")
+    flags.FLAGS.unparse_flags()
+    try:
+        flags.FLAGS(args)
+        return dataclasses.replace(runner.config_from_flags(), seeds=(0,))
+    finally:
+        flags.FLAGS.unparse_flags()
 
 
-def throughput(config: continual.ContinualConfig, num_tasks: int) -> dict:
-    """Examples/s of training on the first tasks (evaluation time subtracted)."""
-    config = dataclasses.replace(
-        config,
-        stream_options={"num_tasks": num_tasks, "test_examples_per_task": 100},
-    )
+def throughput(config: continual.ContinualConfig, num_tasks: int) -> float:
+    """Examples/s of training on the first tasks (evaluation time excluded)."""
+    options = {**config.stream_options, "num_tasks": num_tasks, "test_examples_per_task": 100}
+    config = dataclasses.replace(config, stream_options=options)
     with tempfile.TemporaryDirectory() as workdir:
-        start = time.perf_counter()
         results = continual.run(config, workdir, progress=False)
-        wall = time.perf_counter() - start
-    steps = results["steps_per_seed"]
-    train_seconds = results["per_seed"][0]["train_seconds"]
-    return {
-        "learner": config.learner,
-        "storage": results["storage"],
-        "steps": steps,
-        "examples_per_second": steps * config.batch_size / train_seconds,
-        "seconds": wall,
-    }
+    seed = results["per_seed"][0]
+    return seed["steps"] * config.batch_size / seed["train_seconds"]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data_dir", default=None, help="data root (or $RECOLLECT_DATA_DIR)")
-    parser.add_argument("--num_tasks", type=int, default=4, help="tasks per throughput run")
+    parser.add_argument("--num_tasks", type=int, default=3, help="tasks per throughput run")
     parser.add_argument("--full", action="store_true", help="also time a whole 20-task run")
     args = parser.parse_args()
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, TF {tf.__version__}")
-    base = base_config(args.data_dir)
-    print("\n| learner | storage | examples/s (training) |")
+    print("\n| learner | flagfile | examples/s (training) |")
     print("|---|---|---|")
-    for learner, storage, budget in CASES:
-        config = dataclasses.replace(
-            base, learner=learner, storage=storage, incremental_storage=budget or 100
-        )
-        row = throughput(config, args.num_tasks)
-        print(f"| {row['learner']} | {row['storage']} | {row['examples_per_second']:,.0f} |")
+    for name, path, extra in CASES:
+        rate = throughput(config_from_flagfile(path, extra, args.data_dir), args.num_tasks)
+        print(f"| {name} | `{path}` {' '.join(extra)} | {rate:,.0f} |", flush=True)
     if args.full:
+        base = config_from_flagfile("mnist_rotations.flags", [], args.data_dir)
         with tempfile.TemporaryDirectory() as workdir:
             start = time.perf_counter()
             results = continual.run(base, workdir, progress=False)
             wall = time.perf_counter() - start
         print(
-            f"\nwhole 20-task replay/recollections run (evaluation on all 10,000 test images "
-            f"per task after every task included): {wall:.0f} s, retention "
+            f"\nwhole 20-task run of mnist_rotations.flags (evaluation on the 10,000 test "
+            f"images of every task after every task included): {wall:.0f} s, retention "
             f"{100 * results['retention_mean']:.1f}"
         )
 

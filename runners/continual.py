@@ -73,7 +73,7 @@ _STRENGTH = flags.DEFINE_float("memory_strength", 0.5, "GEM margin.")
 _GEM_MEMORIES = flags.DEFINE_integer(
     "gem_memories_per_task", None, "GEM: memories per earlier task per step (default: all)."
 )
-_EWC_LAMBDA = flags.DEFINE_float("ewc_lambda", 100.0, "EWC penalty weight.")
+_EWC_LAMBDA = flags.DEFINE_float("ewc_lambda", 10.0, "EWC penalty weight.")
 _EWC_SAMPLES = flags.DEFINE_integer("ewc_samples", 256, "EWC Fisher examples per task.")
 _LWF_ALPHA = flags.DEFINE_float("lwf_alpha", 1.0, "LwF distillation weight.")
 _LWF_T = flags.DEFINE_float("lwf_temperature", 2.0, "LwF temperature.")
