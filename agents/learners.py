@@ -190,7 +190,8 @@ class ReplayLearner(Learner):
         y = np.asarray(y, np.int32)
         tasks = np.full(len(y), task, np.int32)
         if self.store.size() > 0:
-            batches = (self.store.kind == "recollections" and self.config.stabilize_steps) or 1
+            # Recollections need N batches to stabilise the codec; real storage needs one.
+            batches = self.config.stabilize_steps if self.store.kind == "recollections" else 1
             recalled = [self.store.recall(self.config.replay_batch_size) for _ in range(batches)]
             self.store.stabilize(x, [r[0] for r in recalled])
             x_step = np.concatenate([x, recalled[0][0].numpy()])

@@ -467,10 +467,9 @@ class RecollectionMemory(keras.Model):
         directory = os.path.dirname(os.path.abspath(path))
         os.makedirs(directory, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=directory) as tmp:
-            written = self.checkpoint().write(os.path.join(tmp, "ckpt"))
+            self.checkpoint().write(os.path.join(tmp, "ckpt"))
             for name in os.listdir(tmp):
                 os.replace(os.path.join(tmp, name), path + name[len("ckpt") :])
-        del written
         return path
 
     def restore_checkpoint(self, path: str) -> None:
