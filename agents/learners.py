@@ -116,6 +116,13 @@ class Learner:
         mask = tf.gather(self.task_masks, tasks)
         return logits + (1.0 - mask) * MASKED_LOGIT
 
+    def cross_entropy(self, logits, y, tasks):
+        """Mean cross-entropy of the task-masked logits. float32 []."""
+        masked = self.masked_logits(logits, tasks)
+        return tf.reduce_mean(
+            tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=masked)
+        )
+
     def extra_loss(self, x, tasks, logits):
         """Regulariser added to the cross-entropy (EWC, LwF). float32 [].
 
@@ -131,10 +138,7 @@ class Learner:
         variables = self.model.trainable_variables
         with tf.GradientTape() as tape:
             raw_logits = self.model(x, training=True)
-            logits = self.masked_logits(raw_logits, tasks)
-            loss = tf.reduce_mean(
-                tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits)
-            )
+            loss = self.cross_entropy(raw_logits, y, tasks)
             total = loss + self.extra_loss(x, tasks, raw_logits)
         self.optimizer.apply(tape.gradient(total, variables), variables)
         return loss
@@ -262,10 +266,7 @@ class GemLearner(Learner):
         }
 
     def _loss(self, x, y, tasks, training):
-        logits = self.masked_logits(self.model(x, training=training), tasks)
-        return tf.reduce_mean(
-            tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits)
-        )
+        return self.cross_entropy(self.model(x, training=training), y, tasks)
 
     def _flatten(self, gradients):
         return tf.concat([tf.reshape(g, [-1]) for g in gradients], axis=0)

@@ -162,14 +162,7 @@ class RecollectionMemory(keras.Model):
 
         @tf.function(input_signature=[tf.TensorSpec([None], tf.int64)])
         def read_rows(rows):
-            stored = self.buffer.read(rows)
-            out = {name: stored[name] for name in self.side_fields}
-            for name in self.encoded_inputs:
-                indices = bits.unpack_codes(
-                    stored[_codes_field(name)], codec.num_latents, codec.num_categories
-                )
-                out[name] = codec.decode(indices)
-            return out
+            return self._items_at(rows, decode=True)
 
         self._read_rows = read_rows
         self._encode_packed = encode_packed
@@ -205,7 +198,11 @@ class RecollectionMemory(keras.Model):
             )
         else:
             rows = policy.sample_rows(buffer, n, None, random_bits)
-        stored = buffer.read(rows)
+        return {**self._items_at(rows, decode), "rows": rows}
+
+    def _items_at(self, rows, decode: bool) -> dict:
+        """Side fields and decoded inputs (or packed codes) at the given rows (graph)."""
+        stored = self.buffer.read(rows)
         out = {name: stored[name] for name in self.side_fields}
         for name in self.encoded_inputs:
             packed = stored[_codes_field(name)]
@@ -216,7 +213,6 @@ class RecollectionMemory(keras.Model):
                 out[name] = self.codec.decode(indices)
             else:
                 out[_codes_field(name)] = packed
-        out["rows"] = rows
         return out
 
     # ------------------------------------------------------------- public API
