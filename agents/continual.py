@@ -479,7 +479,8 @@ def run(
     per_seed = []
     steps_this_call = 0
     num_tasks = len(stream)
-    total_steps = num_tasks * max(math.ceil(n / config.batch_size) for n in _train_sizes(stream))
+    # Tasks differ in size (Omniglot's alphabets): count each task's own batches.
+    total_steps = sum(math.ceil(n / config.batch_size) for n in stream.metadata["train_sizes"])
     with _StopFlag() as stop:
         for seed in config.seeds:
             directory = os.path.join(workdir, f"seed_{seed}")
@@ -560,10 +561,6 @@ def run(
     results = _aggregate(config, stream, plan, per_seed)
     _write_json(os.path.join(workdir, "results.json"), results)
     return results
-
-
-def _train_sizes(stream) -> list[int]:
-    return list(stream.metadata["train_sizes"])
 
 
 def _seed_result(seed: int, state: dict, learner) -> dict:
