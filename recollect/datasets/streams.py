@@ -65,6 +65,14 @@ def _check(condition: bool, expected: str, received: str) -> None:
         raise ValueError(f"Expected {expected}. Received: {received}")
 
 
+def _check_limit(examples_per_task: Any) -> None:
+    _check(
+        examples_per_task is None or (_is_int(examples_per_task) and examples_per_task > 0),
+        "examples_per_task None or > 0",
+        f"examples_per_task={examples_per_task!r}",
+    )
+
+
 def _is_int(value: Any) -> bool:
     return isinstance(value, int | np.integer) and not isinstance(value, bool)
 
@@ -149,13 +157,17 @@ class IncrementalCifar100Options:
         classes_per_task: k for `"gem"`.
         shuffle: shuffle each task's training examples (seeded); False keeps the
             order of the source files.
+        examples_per_task: None keeps every training example of a task, else the
+            first this many (after the shuffle). The test sets stay whole.
     """
 
     variant: str = "coarse"
     classes_per_task: int = 5
     shuffle: bool = True
+    examples_per_task: int | None = None
 
     def __post_init__(self):
+        _check_limit(self.examples_per_task)
         _check(
             self.variant in ("coarse", "gem"),
             "variant 'coarse' or 'gem'",
@@ -196,12 +208,17 @@ class SplitCifar10Options:
     Attributes:
         classes_per_task: k; must divide 10.
         shuffle: shuffle each task's training examples (seeded).
+        examples_per_task: None keeps every training example of a task (10,000
+            with k = 2), else the first this many (after the shuffle). The test
+            sets stay whole.
     """
 
     classes_per_task: int = 2
     shuffle: bool = True
+    examples_per_task: int | None = None
 
     def __post_init__(self):
+        _check_limit(self.examples_per_task)
         _check(
             _is_int(self.classes_per_task) and self.classes_per_task > 0,
             "classes_per_task > 0",
@@ -477,8 +494,13 @@ def _class_tasks(
     *,
     shuffle: bool,
     seed: int,
+    limit: int | None = None,
 ) -> list[_TaskData]:
-    """Tasks holding the examples whose `<label_key>_<split>` is in each group."""
+    """Tasks holding the examples whose `<label_key>_<split>` is in each group.
+
+    `limit` keeps the first that many training examples of each task (after the
+    shuffle).
+    """
     a = data.arrays
     tasks = []
     for t, group in enumerate(groups):
@@ -491,6 +513,7 @@ def _class_tasks(
             )
         if shuffle:
             train = train[_rng(seed, f"{name}/order", t).permutation(len(train))]
+        train = train[:limit]
         tasks.append(
             _TaskData(
                 a["x_train"][train], a["y_train"][train], a["x_test"][test], a["y_test"][test]
@@ -514,7 +537,13 @@ def _build_incremental_cifar100(
         coarse = np.unique(data.arrays["coarse_train"])
         groups = [[c] for c in coarse.tolist()]
         tasks = _class_tasks(
-            "incremental_cifar100", data, groups, "coarse", shuffle=options.shuffle, seed=seed
+            "incremental_cifar100",
+            data,
+            groups,
+            "coarse",
+            shuffle=options.shuffle,
+            seed=seed,
+            limit=options.examples_per_task,
         )
         extra: dict[str, Any] = {"variant": "coarse", "coarse_labels": coarse.tolist()}
         return tasks, num_classes, extra
@@ -524,7 +553,13 @@ def _build_incremental_cifar100(
     )
     groups = [list(range(k * t, k * (t + 1))) for t in range(num_classes // k)]
     tasks = _class_tasks(
-        "incremental_cifar100", data, groups, "y", shuffle=options.shuffle, seed=seed
+        "incremental_cifar100",
+        data,
+        groups,
+        "y",
+        shuffle=options.shuffle,
+        seed=seed,
+        limit=options.examples_per_task,
     )
     return tasks, num_classes, {"variant": "gem"}
 
@@ -538,7 +573,15 @@ def _build_split_cifar10(
         num_classes % k == 0, f"classes_per_task dividing {num_classes}", f"classes_per_task={k}"
     )
     groups = [list(range(k * t, k * (t + 1))) for t in range(num_classes // k)]
-    tasks = _class_tasks("split_cifar10", data, groups, "y", shuffle=options.shuffle, seed=seed)
+    tasks = _class_tasks(
+        "split_cifar10",
+        data,
+        groups,
+        "y",
+        shuffle=options.shuffle,
+        seed=seed,
+        limit=options.examples_per_task,
+    )
     return tasks, num_classes, {}
 
 

@@ -210,6 +210,18 @@ def test_split_cifar10_tasks_and_pretraining_arrays(root):
     assert stream.metadata["source"]["format"] == "image folder archive"
 
 
+def test_split_cifar10_examples_per_task_keeps_a_prefix_of_each_task(root):
+    whole = _load(root, "split_cifar10")
+    cut = _load(root, "split_cifar10", examples_per_task=4)
+    assert cut.metadata["train_sizes"] == [4] * 5
+    assert cut.metadata["test_sizes"] == whole.metadata["test_sizes"]
+    for t in range(5):
+        full, part = whole.task_arrays(t), cut.task_arrays(t)
+        np.testing.assert_array_equal(part.x_train, full.x_train[:4])
+        np.testing.assert_array_equal(part.y_train, full.y_train[:4])
+        np.testing.assert_array_equal(part.x_test, full.x_test)
+
+
 def test_stream_cache_hit_and_rebuild(root, tmp_path, monkeypatch):
     cache = tmp_path / "cache"
     first = load_stream("mnist_rotations", data_dir=root, cache_dir=cache, **MNIST_OPTIONS)
@@ -283,6 +295,8 @@ def test_invalid_arguments(root, kwargs, words):
         ("incremental_cifar100", {"variant": "paper"}, "Received: variant='paper'"),
         ("incremental_cifar100", {"variant": "gem", "classes_per_task": 3}, "dividing 100"),
         ("split_cifar10", {"classes_per_task": 3}, "dividing 10"),
+        ("split_cifar10", {"examples_per_task": 0}, "Received: examples_per_task=0"),
+        ("incremental_cifar100", {"examples_per_task": 2.5}, "Received: examples_per_task=2.5"),
         ("omniglot", {"test_fraction": 0.01}, "Received: test_fraction=0.01"),
     ],
 )

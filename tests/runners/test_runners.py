@@ -137,3 +137,26 @@ def test_cifar_flagfile_runs_end_to_end_on_tiny_cifar100(tmp_path, monkeypatch):
     assert len(matrix) == 20 and len(matrix[0]) == 20
     assert results["data"]["num_classes"] == 100
     assert results["items"] == 20 and results["equivalent_raw_examples"] <= 2
+
+
+def test_tables_report_orders_rows_and_marks_missing_ones(tmp_path):
+    from benchmarks import tables
+
+    row = tmp_path / "replay_recollections_10"
+    row.mkdir()
+    result = {
+        "learner": "replay",
+        "storage": "recollections",
+        "incremental_storage": 10.0,
+        "items": 980,
+        "bits_per_item": 62,
+        "retention_mean": 0.0512,
+        "retention_std": 0.004,
+        "seeds": [0, 1, 2],
+    }
+    (row / "results.json").write_text(json.dumps(result))
+    rows = ["replay_real_10", "replay_recollections_10", "extra_row"]
+    lines = tables.report(str(tmp_path), rows, tables.PAPER["omniglot"]).splitlines()
+    assert lines[2] == "| replay_real_10 | | | | not run | 3.6 |"
+    assert lines[3] == "| replay recollections | 10 | 980 | 62 | 5.1 +- 0.4 (n=3) | 5.0 |"
+    assert lines[4] == "| extra_row | | | | not run | - |"

@@ -1,0 +1,132 @@
+"""Reproduces a results table and prints it next to the paper's numbers.
+
+Tables (each a folder of flagfiles in runners/configs/, one per row):
+- `table1`: the paper's Table 1 on MNIST-Rotations, 5 seeds per row.
+- `split_cifar10`: replay with real storage vs recollections at incremental
+  storage 10, 50 and 200 on Split CIFAR-10, 3 seeds per row (the paper has no
+  CIFAR-10 table).
+- `omniglot`: replay with real storage vs recollections at 10 and 50 on the 50
+  Omniglot alphabets, 3 seeds per row (the paper's numbers are from its text).
+
+Runs every row with `python -m runners.continual`, one after another, each into
+ROOT/<row>/, resuming rows that were interrupted and skipping rows already
+finished, then prints a markdown table of retention (mean +- std over seeds).
+
+Usage:
+    python -m benchmarks.tables --table table1 --data_dir /path/to/data --root runs/table1
+    python -m benchmarks.tables --table omniglot --root runs/omniglot --report_only
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import subprocess
+import sys
+
+PAPER = {
+    "table1": {
+        "online": 51.9,
+        "replay_real_100": 63.4,
+        "replay_real_200": 71.3,
+        "replay_recollections_100": 75.6,
+        "replay_recollections_200": 81.1,
+        "gem_real_100": 62.5,
+        "gem_real_200": 67.4,
+        "gem_recollections_100": 79.0,
+        "gem_recollections_200": 81.5,
+        "ewc": 54.6,
+    },
+    # No paper numbers; the keys fix the row order.
+    "split_cifar10": dict.fromkeys(
+        [
+            "online",
+            "replay_real_10",
+            "replay_real_50",
+            "replay_real_200",
+            "replay_recollections_10",
+            "replay_recollections_50",
+            "replay_recollections_200",
+        ]
+    ),
+    "omniglot": {
+        "online": 3.5,
+        "replay_real_10": 3.6,
+        "replay_real_50": 4.3,
+        "replay_recollections_10": 5.0,
+        "replay_recollections_50": 9.3,
+    },
+}
+CONFIGS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "runners")
+
+
+def run_row(table: str, name: str, root: str, data_dir: str | None, extra: list[str]) -> None:
+    workdir = os.path.join(root, name)
+    if os.path.exists(os.path.join(workdir, "results.json")):
+        return
+    command = [
+        sys.executable,
+        "-m",
+        "runners.continual",
+        f"--flagfile=runners/configs/{table}/{name}.flags",
+        f"--workdir={workdir}",
+        "--resume",
+        *extra,
+    ]
+    if data_dir:
+        command.append(f"--data_dir={data_dir}")
+    print(" ".join(command), flush=True)
+    subprocess.run(command, check=True, cwd=os.path.dirname(CONFIGS))
+
+
+def report(root: str, rows: list[str], paper: dict[str, float | None]) -> str:
+    lines = [
+        "| method | incremental storage | items | bits/item | retention (ours) | paper |",
+        "|---|---|---|---|---|---|",
+    ]
+    ordered = [r for r in paper if r in rows] + [r for r in rows if r not in paper]
+    for name in ordered:
+        theirs = paper.get(name) or "-"
+        path = os.path.join(root, name, "results.json")
+        if not os.path.exists(path):
+            lines.append(f"| {name} | | | | not run | {theirs} |")
+            continue
+        with open(path, encoding="utf-8") as f:
+            r = json.load(f)
+        std = 100 * (r["retention_std"] or 0.0)
+        method = f"{r['learner']} {r['storage']}" if r["storage"] != "none" else r["learner"]
+        lines.append(
+            f"| {method} | {r['incremental_storage']:g} | {r['items']} | {r['bits_per_item']} | "
+            f"{100 * r['retention_mean']:.1f} +- {std:.1f} (n={len(r['seeds'])}) | {theirs} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--table", default="table1", choices=sorted(PAPER), help="which table")
+    parser.add_argument("--data_dir", default=None, help="data root (or $RECOLLECT_DATA_DIR)")
+    parser.add_argument("--root", default=None, help="where the rows' workdirs go (runs/TABLE)")
+    parser.add_argument("--rows", default=None, help="comma-separated rows (default: all)")
+    parser.add_argument("--report_only", action="store_true", help="print the table only")
+    parser.add_argument("extra", nargs="*", help="more flags for every row, after --")
+    args = parser.parse_args()
+    available = sorted(
+        os.path.basename(p)[: -len(".flags")]
+        for p in glob.glob(os.path.join(CONFIGS, "configs", args.table, "*.flags"))
+    )
+    root = os.path.abspath(args.root or os.path.join("runs", args.table))
+    rows = args.rows.split(",") if args.rows else available
+    unknown = sorted(set(rows) - set(available))
+    if unknown:
+        parser.error(f"unknown rows {unknown}; available: {available}")
+    if not args.report_only:
+        for name in rows:
+            run_row(args.table, name, root, args.data_dir, args.extra)
+    print(report(root, available, PAPER[args.table]))
+
+
+if __name__ == "__main__":
+    main()
