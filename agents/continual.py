@@ -38,7 +38,7 @@ import tensorflow as tf
 import tqdm
 
 from agents import models
-from agents.learners import LEARNERS, LearnerConfig
+from agents.learners import LEARNERS, OPTIMIZERS, LearnerConfig
 from agents.stores import RealStore, RecollectionStore
 from recollect import DiscreteAutoencoder, RecollectionMemory, budget, datasets, metrics
 from recollect.write_policies import ReservoirPolicy, TaskRingPolicy
@@ -155,6 +155,10 @@ class ContinualConfig:
         if lc.gem_memories_per_task is not None and lc.gem_memories_per_task < 1:
             raise ValueError(
                 f"Expected --gem_memories_per_task >= 1. Received: {lc.gem_memories_per_task}"
+            )
+        if lc.optimizer not in OPTIMIZERS:
+            raise ValueError(
+                f"Expected --optimizer among {sorted(OPTIMIZERS)}. Received: {lc.optimizer!r}"
             )
         if lc.learning_rate <= 0 or lc.replay_batch_size < 1 or lc.stabilize_steps < 1:
             raise ValueError(

@@ -32,6 +32,7 @@ from agents.gem_projection import project_gradient
 from recollect.write_policies import TaskRingPolicy
 
 MASKED_LOGIT = -1e9
+OPTIMIZERS = {"sgd": keras.optimizers.SGD, "adam": keras.optimizers.Adam}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,7 +40,8 @@ class LearnerConfig:
     """Hyperparameters of the learners (each uses the fields it needs).
 
     Attributes:
-        learning_rate: SGD step size of the predictive model.
+        learning_rate: step size of the predictive model's optimizer.
+        optimizer: `"sgd"` (plain SGD, as GEM) or `"adam"`.
         replay_batch_size: recalled items joined to each incoming batch (replay),
             and per stabilising step.
         stabilize_steps: N, autoencoder steps per incoming batch (recollections).
@@ -56,6 +58,7 @@ class LearnerConfig:
     """
 
     learning_rate: float = 0.01
+    optimizer: str = "sgd"
     replay_batch_size: int = 10
     stabilize_steps: int = 1
     memory_strength: float = 0.5
@@ -68,7 +71,7 @@ class LearnerConfig:
 
 
 class Learner:
-    """Base learner: a Keras model trained with SGD, one compiled step.
+    """Base learner: a Keras model trained with SGD (or Adam), one compiled step.
 
     Args:
         model: a Keras model mapping x [B, *input_shape] to logits [B, num_classes].
@@ -88,7 +91,11 @@ class Learner:
         self.model = model
         self.config = config
         self.store = store
-        self.optimizer = keras.optimizers.SGD(learning_rate=config.learning_rate)
+        if config.optimizer not in OPTIMIZERS:
+            raise ValueError(
+                f"Expected an optimizer among {sorted(OPTIMIZERS)}. Received: {config.optimizer!r}"
+            )
+        self.optimizer = OPTIMIZERS[config.optimizer](learning_rate=config.learning_rate)
         self.optimizer.build(model.trainable_variables)
         num_classes = int(model.output_shape[-1])
         self.task_masks = (

@@ -66,7 +66,10 @@ _MULTI_HEAD = flags.DEFINE_bool("multi_head", False, "Mask outputs to each task'
 _SEEDS = flags.DEFINE_list("seeds", ["0"], "Run seeds.")
 _EVAL_BATCH = flags.DEFINE_integer("eval_batch_size", 1000, "Evaluation batch size.")
 
-_LR = flags.DEFINE_float("learning_rate", 0.01, "SGD step size of the predictive model.")
+_LR = flags.DEFINE_float("learning_rate", 0.01, "Step size of the predictive model.")
+_OPTIMIZER = flags.DEFINE_enum(
+    "optimizer", "sgd", ["sgd", "adam"], "Optimizer of the predictive model."
+)
 _REPLAY_BATCH = flags.DEFINE_integer("replay_batch_size", 10, "Recalled items per step.")
 _STABILIZE = flags.DEFINE_integer("stabilize_steps", 1, "N: autoencoder steps per batch.")
 _STRENGTH = flags.DEFINE_float("memory_strength", 0.5, "GEM margin.")
@@ -113,6 +116,7 @@ def config_from_flags() -> continual.ContinualConfig:
         multi_head=_MULTI_HEAD.value,
         learner_config=LearnerConfig(
             learning_rate=_LR.value,
+            optimizer=_OPTIMIZER.value,
             replay_batch_size=_REPLAY_BATCH.value,
             stabilize_steps=_STABILIZE.value,
             memory_strength=_STRENGTH.value,

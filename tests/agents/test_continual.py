@@ -144,6 +144,7 @@ def test_resume_with_other_settings_is_refused(tmp_path, data_dir):
         ({"items": None, "num_categories": None}, "--items"),
         ({"learner": "gem", "storage": "real", "incremental_storage": 1}, "one item per task"),
         ({"seeds": (0, 0)}, "distinct"),
+        ({"learner_config": LearnerConfig(optimizer="rmsprop")}, "--optimizer"),
     ],
 )
 def test_bad_settings_fail_before_training(tmp_path, data_dir, overrides, message):
@@ -184,3 +185,25 @@ def test_replay_step_does_not_retrace(data_dir):
     for batch in (4, 2, 4, 3):
         learner.train_step(arrays.x_train[:batch], arrays.y_train[:batch], 0)
     assert learner._step.experimental_get_tracing_count() == 1
+
+
+def test_adam_optimizer_trains_the_model(data_dir):
+    config = tiny_config(
+        data_dir,
+        learner="replay",
+        storage="real",
+        learner_config=LearnerConfig(learning_rate=1e-3, optimizer="adam", replay_batch_size=3),
+    )
+    stream = datasets.load_stream("mnist_rotations", data_dir=data_dir, batch_size=4, **TINY_STREAM)
+    plan = continual.plan_storage(config, stream.input_shape, len(stream))
+    learner = continual._build_learner(config, stream, plan, seed=0)
+    assert type(learner.optimizer).__name__ == "Adam"
+    before = [v.numpy().copy() for v in learner.model.trainable_variables]
+    arrays = stream.task_arrays(0)
+    for start in (0, 4):
+        loss = learner.train_step(
+            arrays.x_train[start : start + 4], arrays.y_train[start : start + 4], 0
+        )
+        assert np.isfinite(loss)
+    after = learner.model.trainable_variables
+    assert all(not np.array_equal(b, a.numpy()) for b, a in zip(before, after, strict=True))
