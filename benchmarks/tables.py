@@ -6,7 +6,7 @@ Tables (each a folder of flagfiles in runners/configs/, one per row):
   storage 10, 50 and 200 on Split CIFAR-10, 3 seeds per row (the paper has no
   CIFAR-10 table).
 - `omniglot`: replay with real storage vs recollections at 10 and 50 on the 50
-  Omniglot alphabets, 3 seeds per row (the paper's numbers are from its text).
+  Omniglot alphabets, 1 to 3 seeds per row (the paper's numbers are from its text).
 
 Runs every row with `python -m runners.continual`, one after another, each into
 ROOT/<row>/, resuming rows that were interrupted and skipping rows already
