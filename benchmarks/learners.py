@@ -22,7 +22,6 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import tensorflow as tf
-from absl import flags
 
 from agents import continual
 from runners import continual as runner
@@ -41,15 +40,9 @@ CASES = [
 
 def config_from_flagfile(path: str, extra: list[str], data_dir: str | None):
     """The config the runner builds from a flagfile, for seed 0."""
-    args = ["learners", f"--flagfile=runners/configs/{path}", "--workdir=unused", *extra]
-    if data_dir:
-        args.append(f"--data_dir={data_dir}")
-    flags.FLAGS.unparse_flags()
-    try:
-        flags.FLAGS(args)
-        return dataclasses.replace(runner.config_from_flags(), seeds=(0,))
-    finally:
-        flags.FLAGS.unparse_flags()
+    data = [f"--data_dir={data_dir}"] if data_dir else []
+    config = runner.config_from_flagfile(f"runners/configs/{path}", *extra, *data)
+    return dataclasses.replace(config, seeds=(0,))
 
 
 def throughput(config: continual.ContinualConfig, num_tasks: int) -> float:

@@ -131,6 +131,20 @@ def config_from_flags() -> continual.ContinualConfig:
     )
 
 
+def config_from_flagfile(path: str, *extra: str) -> continual.ContinualConfig:
+    """The config that `--flagfile=path` and `extra` flags describe (FLAGS left unparsed).
+
+    For scripts and tests that build a run from a flagfile without running `main`;
+    nested `--flagfile` paths are relative to the working directory.
+    """
+    FLAGS.unparse_flags()
+    try:
+        FLAGS(["continual", f"--flagfile={path}", "--workdir=unused", *extra])
+        return config_from_flags()
+    finally:
+        FLAGS.unparse_flags()
+
+
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")

@@ -491,15 +491,13 @@ def _class_tasks(
     data: sources.DataArrays,
     groups: Sequence[Sequence[int]],
     label_key: str,
-    *,
-    shuffle: bool,
+    options: IncrementalCifar100Options | SplitCifar10Options,
     seed: int,
-    limit: int | None = None,
 ) -> list[_TaskData]:
     """Tasks holding the examples whose `<label_key>_<split>` is in each group.
 
-    `limit` keeps the first that many training examples of each task (after the
-    shuffle).
+    Uses the options' `shuffle` and `examples_per_task` (the first that many
+    training examples of each task, after the shuffle).
     """
     a = data.arrays
     tasks = []
@@ -511,9 +509,9 @@ def _class_tasks(
                 f"Expected training examples of classes {list(group)} for task {t} of {name}. "
                 f"Received: none in the {data.name} data at {data.metadata.get('location')}"
             )
-        if shuffle:
+        if options.shuffle:
             train = train[_rng(seed, f"{name}/order", t).permutation(len(train))]
-        train = train[:limit]
+        train = train[: options.examples_per_task]
         tasks.append(
             _TaskData(
                 a["x_train"][train], a["y_train"][train], a["x_test"][test], a["y_test"][test]
@@ -536,15 +534,7 @@ def _build_incremental_cifar100(
             )
         coarse = np.unique(data.arrays["coarse_train"])
         groups = [[c] for c in coarse.tolist()]
-        tasks = _class_tasks(
-            "incremental_cifar100",
-            data,
-            groups,
-            "coarse",
-            shuffle=options.shuffle,
-            seed=seed,
-            limit=options.examples_per_task,
-        )
+        tasks = _class_tasks("incremental_cifar100", data, groups, "coarse", options, seed)
         extra: dict[str, Any] = {"variant": "coarse", "coarse_labels": coarse.tolist()}
         return tasks, num_classes, extra
     k = options.classes_per_task
@@ -552,15 +542,7 @@ def _build_incremental_cifar100(
         num_classes % k == 0, f"classes_per_task dividing {num_classes}", f"classes_per_task={k}"
     )
     groups = [list(range(k * t, k * (t + 1))) for t in range(num_classes // k)]
-    tasks = _class_tasks(
-        "incremental_cifar100",
-        data,
-        groups,
-        "y",
-        shuffle=options.shuffle,
-        seed=seed,
-        limit=options.examples_per_task,
-    )
+    tasks = _class_tasks("incremental_cifar100", data, groups, "y", options, seed)
     return tasks, num_classes, {"variant": "gem"}
 
 
@@ -573,15 +555,7 @@ def _build_split_cifar10(
         num_classes % k == 0, f"classes_per_task dividing {num_classes}", f"classes_per_task={k}"
     )
     groups = [list(range(k * t, k * (t + 1))) for t in range(num_classes // k)]
-    tasks = _class_tasks(
-        "split_cifar10",
-        data,
-        groups,
-        "y",
-        shuffle=options.shuffle,
-        seed=seed,
-        limit=options.examples_per_task,
-    )
+    tasks = _class_tasks("split_cifar10", data, groups, "y", options, seed)
     return tasks, num_classes, {}
 
 

@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 import pytest
-from absl import flags
 
 from runners import continual as continual_runner
 from tests.datasets import fakes
@@ -33,13 +32,8 @@ def test_there_are_flagfiles_for_every_benchmark():
 @pytest.mark.parametrize("path", FLAGFILES, ids=[os.path.relpath(p, REPO) for p in FLAGFILES])
 def test_every_flagfile_parses_into_a_valid_config(path, monkeypatch):
     monkeypatch.chdir(REPO)  # nested --flagfile paths are relative to the repository
-    flags.FLAGS.unparse_flags()
-    try:
-        flags.FLAGS(["continual", f"--flagfile={path}", "--workdir=unused"])
-        config = continual_runner.config_from_flags()
-        config.check()
-    finally:
-        flags.FLAGS.unparse_flags()
+    config = continual_runner.config_from_flagfile(path)
+    config.check()
     assert config.seeds
 
 
@@ -108,22 +102,13 @@ def test_runner_reports_bad_flags_and_missing_data(tmp_path):
     assert "train-images-idx3-ubyte" in missing.stderr
 
 
-def config_from_flagfile(path, *extra):
-    flags.FLAGS.unparse_flags()
-    try:
-        flags.FLAGS(["continual", f"--flagfile={path}", "--workdir=unused", *extra])
-        return continual_runner.config_from_flags()
-    finally:
-        flags.FLAGS.unparse_flags()
-
-
 def test_cifar_flagfile_runs_end_to_end_on_tiny_cifar100(tmp_path, monkeypatch):
     """Incremental CIFAR-100 (cifar.flags): 20 coarse-label tasks, masked heads, ResNet."""
     from agents import continual
 
     monkeypatch.chdir(REPO)
     fakes.write_cifar100(tmp_path / "data" / "cifar100", train_per_class=1, test_per_class=1)
-    config = config_from_flagfile(
+    config = continual_runner.config_from_flagfile(
         os.path.join(REPO, "runners", "configs", "cifar.flags"),
         f"--data_dir={tmp_path / 'data'}",
         # Smaller than the flagfile only where it would not fit a tiny test.
