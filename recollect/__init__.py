@@ -7,6 +7,7 @@ the codes in a packed buffer, and decodes them back into recollections for repla
 
 from recollect import bits, budget
 from recollect.autoencoder import ContinuousAutoencoder, DiscreteAutoencoder
+from recollect.footprint import Footprint
 from recollect.index_buffer import Field, IndexBuffer, supervised_fields, transition_fields
 from recollect.memory import RecollectionMemory
 from recollect.write_policies import ReservoirPolicy, TaskRingPolicy, WritePolicy
@@ -17,6 +18,7 @@ __all__ = [
     "ContinuousAutoencoder",
     "DiscreteAutoencoder",
     "Field",
+    "Footprint",
     "IndexBuffer",
     "RecollectionMemory",
     "ReservoirPolicy",

@@ -22,7 +22,7 @@ Usage:
             recalled = [memory.recall(10) for _ in range(num_steps)]
             memory.stabilize(x, [r[0] for r in recalled])
         memory.observe(x, y, t)
-    memory.footprint()   # {"bits_per_item": 208, "code_bytes": 78000, ...}
+    memory.footprint()   # Footprint(bits_per_item=208, input_bytes=78000, ...)
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ import tensorflow as tf
 
 from recollect import bits
 from recollect.autoencoder import DiscreteAutoencoder
+from recollect.footprint import Footprint, raw_example_bytes
 from recollect.index_buffer import Field, IndexBuffer, supervised_fields
 from recollect.write_policies import WritePolicy
 
@@ -403,50 +404,43 @@ class RecollectionMemory(keras.Model):
             losses.append(self._stabilize_step(batch))
         return np.asarray([float(v) for v in losses], np.float32)
 
-    def footprint(self, *, bits_per_value: int = 8) -> dict:
-        """The storage the memory uses, in the paper's units.
+    def footprint(self, *, bits_per_value: int = 8) -> Footprint:
+        """The storage the memory uses, in bytes and the paper's units.
 
         Args:
             bits_per_value: bit depth of one raw input value (8 for MNIST, CIFAR
                 and Omniglot images), to count storage in raw examples.
 
         Returns:
-            dict with `bits_per_item` (k), `code_bytes_per_item` (ceil(k/8)),
-            `side_bytes_per_item`, `capacity`, `items` (stored now), `code_bytes`
-            (codes of a full buffer), `side_bytes`, `buffer_bytes`,
-            `decoder_bytes` and `encoder_bytes` (float32 parameters),
-            `raw_example_bytes` (one input at `bits_per_value` bits a value) and
-            `incremental_storage` (code_bytes in raw examples).
+            `Footprint`: bits_per_item (k per encoded input), items_stored,
+            capacity, input_bytes (codes of a full buffer), buffer_bytes (codes
+            and side fields), codec_bytes (float32 parameters) and
+            raw_example_bytes; its incremental_storage_raw_examples is
+            input_bytes in raw examples.
 
         Raises:
-            ValueError: if bits_per_value < 1.
+            ValueError: if bits_per_value is not an int >= 1.
         """
-        if isinstance(bits_per_value, bool) or not isinstance(bits_per_value, int):
-            raise ValueError(f"Expected an int bits_per_value. Received: {bits_per_value!r}")
-        if bits_per_value < 1:
-            raise ValueError(f"Expected bits_per_value >= 1. Received: {bits_per_value}")
+        raw_bytes = raw_example_bytes(
+            int(np.prod(self.codec.input_spec_shape)), bits_per_value=bits_per_value
+        )
         capacity = self.buffer.capacity
         code_fields = len(self.encoded_inputs)
         side_bytes = sum(f.bytes_per_item() for f in self.side_fields.values())
-        raw_bits = int(np.prod(self.codec.input_spec_shape)) * bits_per_value
-        raw_bytes = raw_bits // 8 if raw_bits % 8 == 0 else raw_bits / 8
-        code_bytes = capacity * self.code_bytes_per_item * code_fields
-        return {
-            "bits_per_item": self.codec.bits_per_item * code_fields,
-            "code_bytes_per_item": self.code_bytes_per_item * code_fields,
-            "side_bytes_per_item": side_bytes,
-            "capacity": capacity,
-            "items": int(self.size()),
-            "code_bytes": code_bytes,
-            "side_bytes": capacity * side_bytes,
-            "buffer_bytes": code_bytes + capacity * side_bytes,
-            "decoder_bytes": 4 * self.codec.decoder.count_params(),
-            "encoder_bytes": 4 * self.codec.encoder.count_params(),
-            "raw_example_bytes": raw_bytes,
-            "incremental_storage": code_bytes / raw_bytes,
-        }
+        input_bytes = capacity * self.code_bytes_per_item * code_fields
+        return Footprint(
+            kind="recollections",
+            bits_per_item=self.codec.bits_per_item * code_fields,
+            items_stored=int(self.size()),
+            capacity=capacity,
+            input_bytes=input_bytes,
+            buffer_bytes=input_bytes + capacity * side_bytes,
+            codec_bytes=4 * (self.codec.decoder.count_params() + self.codec.encoder.count_params()),
+            raw_example_bytes=raw_bytes,
+            num_latents=self.codec.num_latents,
+            num_categories=self.codec.num_categories,
+        )
 
-    # ------------------------------------------------------------ persistence
     def checkpoint(self) -> tf.train.Checkpoint:
         """A `tf.train.Checkpoint` of the codec, buffer and optimizer."""
         return tf.train.Checkpoint(memory=self, optimizer=self.optimizer)

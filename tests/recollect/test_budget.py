@@ -109,9 +109,9 @@ def test_memory_footprint_agrees_with_budget():
     )
     memory = RecollectionMemory(codec, capacity=shape.items, num_classes=2, num_tasks=1)
     footprint = memory.footprint()
-    assert footprint["code_bytes"] * 8 == shape.storage_bits
-    assert footprint["incremental_storage"] == pytest.approx(shape.incremental_storage)
-    assert footprint["incremental_storage"] <= 1
+    assert footprint.input_bytes * 8 == shape.storage_bits
+    assert footprint.incremental_storage_raw_examples == pytest.approx(shape.incremental_storage)
+    assert footprint.incremental_storage_raw_examples <= 1
 
 
 @pytest.mark.parametrize(

@@ -136,16 +136,18 @@ def test_footprint_counts_packed_bytes():
     memory = make_memory(capacity=20, num_latents=6, num_categories=4)
     memory.observe(*batch(3))
     footprint = memory.footprint()
-    assert footprint["bits_per_item"] == 12
-    assert footprint["code_bytes_per_item"] == 2
-    assert footprint["code_bytes"] == 40
-    assert footprint["side_bytes"] == 20 * 8
-    assert footprint["items"] == 3 and footprint["capacity"] == 20
-    assert footprint["decoder_bytes"] == 4 * memory.codec.decoder.count_params()
-    assert footprint["raw_example_bytes"] == 64
-    assert footprint["incremental_storage"] == pytest.approx(40 / 64)
-    # Binary images (1 bit a pixel) cost 8 bytes raw: the same codes are 5 raw images.
-    assert memory.footprint(bits_per_value=1)["incremental_storage"] == pytest.approx(5.0)
+    assert footprint.bits_per_item == 12
+    assert footprint.input_bytes == 40  # 2 bytes a code, 20 rows
+    assert footprint.buffer_bytes == 40 + 20 * 8  # + int32 label and task
+    assert footprint.items_stored == 3 and footprint.capacity == 20
+    assert footprint.codec_bytes == 4 * (
+        memory.codec.decoder.count_params() + memory.codec.encoder.count_params()
+    )
+    assert footprint.raw_example_bytes == 64
+    assert footprint.incremental_storage_raw_examples == pytest.approx(40 / 64)
+    assert memory.footprint(bits_per_value=1).incremental_storage_raw_examples == pytest.approx(
+        5.0
+    )
     with pytest.raises(ValueError, match="bits_per_value"):
         memory.footprint(bits_per_value=0)
 
@@ -217,7 +219,7 @@ def test_transition_items_round_trip_through_the_memory():
     np.testing.assert_allclose(
         items["next_x"].numpy(), memory.decode(memory.encode(next_obs)).numpy()[rows], atol=1e-6
     )
-    assert memory.footprint()["code_bytes_per_item"] == 2
+    assert memory.footprint().input_bytes == 2 * memory.footprint().capacity
     with pytest.raises(ValueError, match="supervised"):
         memory.recall(2)
 
