@@ -38,7 +38,7 @@ setup(
     packages=find_packages(
         include=["recollect", "recollect.*", "agents", "agents.*", "runners", "runners.*"]
     ),
-    package_data={"runners": ["configs/*.flags"]},
+    package_data={"runners": ["configs/*.flags", "configs/*/*.flags"]},
     install_requires=INSTALL_REQUIRES,
     extras_require={"test": TEST_REQUIRES},
     license="Apache-2.0",

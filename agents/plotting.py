@@ -30,7 +30,7 @@ def load_results(workdir: str) -> dict:
 
 def label(results: dict) -> str:
     """A short name for a run: learner, storage and budget."""
-    if results["storage"] == "none":
+    if not results["incremental_storage"]:
         return results["learner"]
     return f"{results['learner']} {results['storage']} {results['incremental_storage']:g}"
 

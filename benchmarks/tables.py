@@ -96,9 +96,15 @@ def report(root: str, rows: list[str], paper: dict[str, float | None]) -> str:
         with open(path, encoding="utf-8") as f:
             r = json.load(f)
         std = 100 * (r["retention_std"] or 0.0)
-        method = f"{r['learner']} {r['storage']}" if r["storage"] != "none" else r["learner"]
+        no_store = not r["incremental_storage"]
+        method = r["learner"] if no_store else f"{r['learner']} {r['storage']}"
+        footprint = r.get("footprint", {})
+        items = 0 if no_store else footprint.get("capacity", r.get("items"))
+        bits = 0 if no_store else footprint.get("bits_per_item", r.get("bits_per_item"))
+        # Learners without a store report what they keep (EWC's Fisher sums) instead.
+        storage = r["incremental_storage"] or footprint.get("incremental_storage_raw_examples", 0)
         lines.append(
-            f"| {method} | {r['incremental_storage']:g} | {r['items']} | {r['bits_per_item']} | "
+            f"| {method} | {storage:,.0f} | {items} | {bits} | "
             f"{100 * r['retention_mean']:.1f} +- {std:.1f} (n={len(r['seeds'])}) | {theirs} |"
         )
     return "\n".join(lines)

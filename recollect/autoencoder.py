@@ -2,136 +2,103 @@
 
 Where this sits: `RecollectionMemory.observe` calls `DiscreteAutoencoder.encode`
 (input -> c categorical indices) before packing; `recall` calls `decode` (indices
--> recollection); `stabilize` trains it with `reconstruction_loss`.
+-> recollection); `stabilize` trains it with `reconstruction_loss`. The encoder and
+decoder stacks are built in `codec_layers.py`.
 
 ```
 images  float32 [B, H, W, C] --conv5/2--conv5/2--conv5/2--dense--> logits [B, c, l]
           --Gumbel-softmax, straight-through hard sample (tau = 1)--> one-hot [B, c, l]
           --dense--deconv5/2--deconv5/2--deconv5/2--crop--sigmoid--> x^ [B, H, W, C]
-vectors float32 [B, n]: the same with dense layers of c*l units instead of convs.
+mlp     float32 [B, *input_shape]: the same with dense layers of c*l units instead of
+          convs, flattened on the way in and reshaped back on the way out.
 ```
 
-Filters per conv layer default to c * l / 4, so a 2x2 map of them holds as many
-hidden units as the bottleneck (the paper's rule). Inputs are in [0, 1]; the loss
-is binary cross-entropy, as in the paper.
+`architecture` picks the stacks: "conv" (a 3-D input_shape) or "mlp" (any input
+shape); by default "conv" for (H, W, C) and "mlp" for (n,). Filters per conv layer
+default to c * l / 4, so a 2x2 map of them holds as many hidden units as the
+bottleneck (the paper's rule). Inputs are in [0, 1]; the loss is binary
+cross-entropy, as in the paper.
 """
 
 from __future__ import annotations
 
-import math
 import random
+from collections.abc import Sequence
+from typing import Any
 
 import keras
 import tensorflow as tf
 
 from recollect import bits
+from recollect.codec_layers import (
+    KERNEL_SIZE,
+    NUM_STAGES,
+    build_decoder,
+    build_encoder,
+    count_autoencoder_params,
+    default_filters,
+    resolve_architecture,
+)
+from recollect.tensor_types import TensorLike
 
-KERNEL_SIZE = 5
-NUM_STAGES = 3  # three stride-2 convs, three stride-2 transposed convs
-
-
-def _check_input_shape(input_shape) -> tuple[int, ...]:
-    try:
-        shape = tuple(int(d) for d in input_shape)
-    except (TypeError, ValueError):
-        shape = ()
-    if len(shape) not in (1, 3) or min(shape, default=0) < 1:
-        raise ValueError(
-            "Expected input_shape (height, width, channels) for images or (features,) "
-            f"for vectors. Received: input_shape={input_shape!r}"
-        )
-    return shape
-
-
-def default_filters(num_latents: int, num_categories: int) -> int:
-    """The paper's filter count per conv layer: c * l / 4 (at least 1)."""
-    return max(1, (num_latents * num_categories) // 4)
-
-
-def count_autoencoder_params(
-    input_shape, bottleneck: int, *, filters: int | None = None, hidden_units: int | None = None
-) -> int:
-    """Parameters of an autoencoder built by this module, without building it.
-
-    Args:
-        input_shape: (H, W, C) or (n,).
-        bottleneck: width of the code layer: c * l for the discrete
-            autoencoder, h for the continuous one.
-        filters: conv filters (images); default bottleneck // 4.
-        hidden_units: dense units (vectors); default bottleneck.
-
-    Returns:
-        int, trainable parameters of encoder + decoder.
-    """
-    shape = _check_input_shape(input_shape)
-    if len(shape) == 3:
-        height, width, channels = shape
-        f = filters or max(1, bottleneck // 4)
-        cells = _reduced(height) * _reduced(width)
-        conv = KERNEL_SIZE * KERNEL_SIZE
-        encoder = (conv * channels * f + f) + 2 * (conv * f * f + f) + cells * f * bottleneck
-        encoder += bottleneck
-        decoder = bottleneck * cells * f + cells * f + 2 * (conv * f * f + f)
-        decoder += conv * f * channels + channels
-        return encoder + decoder
-    (features,) = shape
-    h = hidden_units or bottleneck
-    encoder = (features * h + h) + (h * h + h) + (h * bottleneck + bottleneck)
-    decoder = (bottleneck * h + h) + (h * h + h) + (h * features + features)
-    return encoder + decoder
-
-
-def _reduced(size: int) -> int:
-    return math.ceil(size / 2**NUM_STAGES)
-
-
-def _build_encoder(shape, out_units, filters, hidden_units, name):
-    if len(shape) == 3:
-        layers = [
-            keras.layers.Conv2D(filters, KERNEL_SIZE, strides=2, padding="same", activation="relu")
-            for _ in range(NUM_STAGES)
-        ]
-        layers += [keras.layers.Flatten(), keras.layers.Dense(out_units)]
-    else:
-        layers = [
-            keras.layers.Dense(hidden_units, activation="relu"),
-            keras.layers.Dense(hidden_units, activation="relu"),
-            keras.layers.Dense(out_units),
-        ]
-    return keras.Sequential([keras.Input(shape), *layers], name=name)
-
-
-def _build_decoder(shape, in_units, filters, hidden_units, name):
-    if len(shape) == 3:
-        height, width, channels = shape
-        rows, cols = _reduced(height), _reduced(width)
-        layers = [
-            keras.layers.Dense(rows * cols * filters, activation="relu"),
-            keras.layers.Reshape((rows, cols, filters)),
-            keras.layers.Conv2DTranspose(
-                filters, KERNEL_SIZE, strides=2, padding="same", activation="relu"
-            ),
-            keras.layers.Conv2DTranspose(
-                filters, KERNEL_SIZE, strides=2, padding="same", activation="relu"
-            ),
-            keras.layers.Conv2DTranspose(channels, KERNEL_SIZE, strides=2, padding="same"),
-            keras.layers.Cropping2D(((0, rows * 8 - height), (0, cols * 8 - width))),
-        ]
-    else:
-        layers = [
-            keras.layers.Dense(hidden_units, activation="relu"),
-            keras.layers.Dense(hidden_units, activation="relu"),
-            keras.layers.Dense(shape[0]),
-        ]
-    return keras.Sequential([keras.Input((in_units,)), *layers], name=name)
+__all__ = [
+    "KERNEL_SIZE",
+    "NUM_STAGES",
+    "ContinuousAutoencoder",
+    "DiscreteAutoencoder",
+    "count_autoencoder_params",
+    "default_filters",
+]
 
 
 class _Autoencoder(keras.Model):
     """Shared parts: input checks, the loss, and distortion."""
 
     input_spec_shape: tuple[int, ...]
+    architecture: str
 
-    def check_inputs(self, x, name: str = "x") -> tf.Tensor:
+    def _build_stacks(self, units: int) -> None:
+        """Makes the encoder and decoder (every weight) for a code layer of `units`."""
+        options = {
+            "architecture": self.architecture,
+            "filters": self.filters,
+            "hidden_units": self.hidden_units,
+        }
+        self.encoder = build_encoder(self.input_spec_shape, units, name="encoder", **options)
+        self.decoder = build_decoder(self.input_spec_shape, units, name="decoder", **options)
+
+    def _code(self, x: tf.Tensor, training: bool) -> tf.Tensor:
+        """Maps float32 [B, *input_shape] to the decoder's input float32 [B, units]."""
+        raise NotImplementedError
+
+    def _decoded(self, code: tf.Tensor) -> tf.Tensor:
+        """Maps a code float32 [B, units] to x^ float32 [B, *input_shape] in [0, 1].
+
+        An mlp on a multi-axis shape takes the sigmoid before its final Reshape: in
+        a graph the sigmoid then fuses with the last dense layer (oneDNN's
+        MatMul+BiasAdd+Sigmoid) as it does in a flat codec, so recollections match
+        the same codec's on flattened inputs bit for bit.
+        """
+        if self.architecture == "conv" or len(self.input_spec_shape) == 1:
+            return tf.sigmoid(self.decoder(code))
+        *layers, reshape = self.decoder.layers
+        for layer in layers:
+            code = layer(code)
+        return reshape(tf.sigmoid(code))
+
+    def reconstruction_logits(self, x: tf.Tensor, training: bool = False) -> tf.Tensor:
+        """Maps float32 [B, *input_shape] through the code to logits of that shape.
+
+        Args:
+            x: float32 [B, *input_shape] in [0, 1].
+            training: sample the bottleneck (True) or take its mode (False).
+
+        Returns:
+            float32 [B, *input_shape].
+        """
+        return self.decoder(self._code(x, training))
+
+    def check_inputs(self, x: TensorLike, name: str = "x") -> tf.Tensor:
         """Validates a batch of inputs eagerly and returns it as float32.
 
         Args:
@@ -169,7 +136,7 @@ class _Autoencoder(keras.Model):
                 )
         return x
 
-    def reconstruction_loss(self, x, training: bool = True) -> tf.Tensor:
+    def reconstruction_loss(self, x: TensorLike, training: bool = True) -> tf.Tensor:
         """Mean binary cross-entropy between x and its reconstruction.
 
         Args:
@@ -182,15 +149,24 @@ class _Autoencoder(keras.Model):
         logits = self.reconstruction_logits(x, training=training)
         return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=x, logits=logits))
 
-    def distortion(self, x) -> tf.Tensor:
-        """Mean L1 distance on [0, 1] pixels between x and its reconstruction."""
+    def distortion(self, x: TensorLike) -> tf.Tensor:
+        """Mean L1 distance on [0, 1] pixels between x and its reconstruction.
+
+        Args:
+            x: float32 [B, *input_shape] in [0, 1].
+
+        Returns:
+            float32 [].
+        """
         x = tf.convert_to_tensor(x, tf.float32)
         return tf.reduce_mean(tf.abs(self(x, training=False) - x))
 
-    def call(self, x, training=False):
-        return tf.sigmoid(self.reconstruction_logits(x, training=training))
+    def call(self, x: tf.Tensor, training: bool = False) -> tf.Tensor:
+        """Reconstructs float32 [B, *input_shape] into float32 [B, *input_shape] in [0, 1]."""
+        return self._decoded(self._code(x, training))
 
-    def train_step(self, data):
+    def train_step(self, data: tf.Tensor | tuple) -> dict[str, tf.Tensor]:
+        """One optimizer step on the reconstruction loss (for `fit`)."""
         x = data[0] if isinstance(data, tuple) else data
         with tf.GradientTape() as tape:
             loss = self.reconstruction_loss(x, training=True)
@@ -198,7 +174,8 @@ class _Autoencoder(keras.Model):
         self.optimizer.apply(tape.gradient(loss, variables), variables)
         return {"loss": loss}
 
-    def test_step(self, data):
+    def test_step(self, data: tf.Tensor | tuple) -> dict[str, tf.Tensor]:
+        """Loss and distortion on one batch with the bottleneck's mode (for `evaluate`)."""
         x = data[0] if isinstance(data, tuple) else data
         return {
             "loss": self.reconstruction_loss(x, training=False),
@@ -224,7 +201,8 @@ class DiscreteAutoencoder(_Autoencoder):
         x_hat = codec.decode(indices)    # float32 [B, 28, 28, 1]
 
     Args:
-        input_shape: (H, W, C) for images (convolutional) or (n,) for vectors (MLP).
+        input_shape: (H, W, C) for images or (n,) for vectors; any shape for
+            architecture "mlp".
         num_latents: int, c.
         num_categories: int, l, in [2, 256].
         filters: conv filters per layer; default c * l / 4.
@@ -234,12 +212,19 @@ class DiscreteAutoencoder(_Autoencoder):
             Gumbel-softmax estimator; 0.0 trains the straight-through estimator on
             the mode, the code `encode` stores (often lower distortion online).
         seed: int seed for the Gumbel noise.
+        architecture: "conv" (needs a 3-D input_shape), "mlp" (any input_shape:
+            encode, decode and reconstructions keep the input's shape), or None:
+            "conv" for a 3-D input_shape and "mlp" for a 1-D one.
+
+    Raises:
+        ValueError: on an unknown architecture, an input_shape it cannot take, or
+            an out-of-range c, l, temperature or noise_scale.
     """
 
     def __init__(
         self,
         *,
-        input_shape,
+        input_shape: Sequence[int],
         num_latents: int,
         num_categories: int,
         filters: int | None = None,
@@ -247,10 +232,11 @@ class DiscreteAutoencoder(_Autoencoder):
         temperature: float = 1.0,
         noise_scale: float = 1.0,
         seed: int | None = None,
-        **kwargs,
-    ):
+        architecture: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
-        self.input_spec_shape = _check_input_shape(input_shape)
+        self.input_spec_shape, self.architecture = resolve_architecture(input_shape, architecture)
         self.bits_per_item = bits.bits_per_item(num_latents, num_categories)
         if not temperature > 0:
             raise ValueError(f"Expected temperature > 0. Received: temperature={temperature!r}")
@@ -263,13 +249,7 @@ class DiscreteAutoencoder(_Autoencoder):
         self.hidden_units = int(hidden_units or num_latents * num_categories)
         self.temperature = float(temperature)
         self.seed = seed
-        units = self.num_latents * self.num_categories
-        self.encoder = _build_encoder(
-            self.input_spec_shape, units, self.filters, self.hidden_units, "encoder"
-        )
-        self.decoder = _build_decoder(
-            self.input_spec_shape, units, self.filters, self.hidden_units, "decoder"
-        )
+        self._build_stacks(self.num_latents * self.num_categories)
         # A plain int64 variable (not a keras SeedGenerator) so that
         # tf.train.Checkpoint and SavedModel keep the noise stream's position.
         initial_seed = seed if seed is not None else random.randrange(2**31)
@@ -282,26 +262,26 @@ class DiscreteAutoencoder(_Autoencoder):
         )
         self.built = True  # every weight exists now: state is made once
 
-    def encode_logits(self, x) -> tf.Tensor:
-        """float32 [B, *input_shape] -> float32 logits [B, c, l]."""
+    def encode_logits(self, x: TensorLike) -> tf.Tensor:
+        """Maps float32 [B, *input_shape] to float32 logits [B, c, l]."""
         logits = self.encoder(x)
         return tf.reshape(logits, [-1, self.num_latents, self.num_categories])
 
-    def encode(self, x) -> tf.Tensor:
-        """float32 [B, *input_shape] in [0, 1] -> int32 indices [B, c] (the mode)."""
+    def encode(self, x: TensorLike) -> tf.Tensor:
+        """Maps float32 [B, *input_shape] in [0, 1] to int32 indices [B, c] (the mode)."""
         return tf.argmax(self.encode_logits(x), axis=-1, output_type=tf.int32)
 
-    def decode_logits(self, one_hot) -> tf.Tensor:
-        """float32 one-hot [B, c, l] -> float32 logits [B, *input_shape]."""
+    def decode_logits(self, one_hot: tf.Tensor) -> tf.Tensor:
+        """Maps float32 one-hot [B, c, l] to float32 logits [B, *input_shape]."""
         flat = tf.reshape(one_hot, [-1, self.num_latents * self.num_categories])
         return self.decoder(flat)
 
-    def decode(self, indices) -> tf.Tensor:
-        """int [B, c] in [0, l) -> float32 recollections [B, *input_shape] in [0, 1]."""
+    def decode(self, indices: TensorLike) -> tf.Tensor:
+        """Maps int [B, c] in [0, l) to float32 recollections [B, *input_shape] in [0, 1]."""
         one_hot = tf.one_hot(indices, self.num_categories, dtype=tf.float32)
-        return tf.sigmoid(self.decode_logits(one_hot))
+        return self._decoded(tf.reshape(one_hot, [-1, self.num_latents * self.num_categories]))
 
-    def sample_bottleneck(self, logits, training: bool) -> tf.Tensor:
+    def sample_bottleneck(self, logits: tf.Tensor, training: bool) -> tf.Tensor:
         """Straight-through Gumbel-softmax sample (training) or the mode's one-hot.
 
         Args:
@@ -322,10 +302,12 @@ class DiscreteAutoencoder(_Autoencoder):
         hard = tf.one_hot(tf.argmax(noisy, axis=-1), self.num_categories, dtype=soft.dtype)
         return soft + tf.stop_gradient(hard - soft)
 
-    def reconstruction_logits(self, x, training=False):
-        return self.decode_logits(self.sample_bottleneck(self.encode_logits(x), training))
+    def _code(self, x: tf.Tensor, training: bool) -> tf.Tensor:
+        sample = self.sample_bottleneck(self.encode_logits(x), training)
+        return tf.reshape(sample, [-1, self.num_latents * self.num_categories])
 
-    def get_config(self):
+    def get_config(self) -> dict:
+        """The constructor's arguments (architecture resolved), for Keras serialisation."""
         config = super().get_config()
         config.update(
             {
@@ -337,6 +319,7 @@ class DiscreteAutoencoder(_Autoencoder):
                 "temperature": self.temperature,
                 "noise_scale": self.noise_scale,
                 "seed": self.seed,
+                "architecture": self.architecture,
             }
         )
         return config
@@ -347,50 +330,52 @@ class ContinuousAutoencoder(_Autoencoder):
     """A plain autoencoder with h float32 latents, for comparison (32h bits a code).
 
     Args:
-        input_shape: (H, W, C) or (n,).
+        input_shape: (H, W, C) or (n,); any shape for architecture "mlp".
         latent_size: int, h.
         filters: conv filters per layer; default max(1, h // 4).
         hidden_units: dense units of the MLP variant; default h.
+        architecture: "conv", "mlp" or None, as for `DiscreteAutoencoder`.
+
+    Raises:
+        ValueError: on an unknown architecture, an input_shape it cannot take, or
+            a latent_size < 1.
     """
 
     def __init__(
         self,
         *,
-        input_shape,
+        input_shape: Sequence[int],
         latent_size: int,
         filters: int | None = None,
         hidden_units: int | None = None,
-        **kwargs,
-    ):
+        architecture: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
-        self.input_spec_shape = _check_input_shape(input_shape)
+        self.input_spec_shape, self.architecture = resolve_architecture(input_shape, architecture)
         if isinstance(latent_size, bool) or not isinstance(latent_size, int) or latent_size < 1:
             raise ValueError(f"Expected latent_size an int >= 1. Received: {latent_size!r}")
         self.latent_size = latent_size
         self.filters = int(filters or max(1, latent_size // 4))
         self.hidden_units = int(hidden_units or latent_size)
         self.bits_per_item = 32 * latent_size
-        self.encoder = _build_encoder(
-            self.input_spec_shape, latent_size, self.filters, self.hidden_units, "encoder"
-        )
-        self.decoder = _build_decoder(
-            self.input_spec_shape, latent_size, self.filters, self.hidden_units, "decoder"
-        )
+        self._build_stacks(latent_size)
         self.built = True
 
-    def encode(self, x) -> tf.Tensor:
-        """float32 [B, *input_shape] -> float32 latents [B, h]."""
+    def encode(self, x: TensorLike) -> tf.Tensor:
+        """Maps float32 [B, *input_shape] to float32 latents [B, h]."""
         return self.encoder(x)
 
-    def decode(self, z) -> tf.Tensor:
-        """float32 [B, h] -> float32 reconstructions [B, *input_shape] in [0, 1]."""
-        return tf.sigmoid(self.decoder(z))
+    def decode(self, z: TensorLike) -> tf.Tensor:
+        """Maps float32 [B, h] to float32 reconstructions [B, *input_shape] in [0, 1]."""
+        return self._decoded(z)
 
-    def reconstruction_logits(self, x, training=False):
+    def _code(self, x: tf.Tensor, training: bool) -> tf.Tensor:
         del training
-        return self.decoder(self.encoder(x))
+        return self.encoder(x)
 
-    def get_config(self):
+    def get_config(self) -> dict:
+        """The constructor's arguments (architecture resolved), for Keras serialisation."""
         config = super().get_config()
         config.update(
             {
@@ -398,6 +383,7 @@ class ContinuousAutoencoder(_Autoencoder):
                 "latent_size": self.latent_size,
                 "filters": self.filters,
                 "hidden_units": self.hidden_units,
+                "architecture": self.architecture,
             }
         )
         return config

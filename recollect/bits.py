@@ -25,6 +25,8 @@ import math
 import numpy as np
 import tensorflow as tf
 
+from recollect.tensor_types import TensorLike
+
 MIN_CATEGORIES = 2
 MAX_CATEGORIES = 256
 
@@ -56,7 +58,7 @@ def code_bytes(num_latents: int, num_categories: int) -> int:
     return -(-bits_per_item(num_latents, num_categories) // 8)
 
 
-def pack_codes(indices, num_categories: int) -> tf.Tensor:
+def pack_codes(indices: TensorLike, num_categories: int) -> tf.Tensor:
     """Packs categorical indices into bytes.
 
     Usable inside `tf.function`. Out-of-range indices raise a `ValueError` when run
@@ -112,7 +114,7 @@ def pack_codes(indices, num_categories: int) -> tf.Tensor:
     return tf.cast(tf.reduce_sum(bit_stream * weights, axis=-1), tf.uint8)
 
 
-def unpack_codes(packed, num_latents: int, num_categories: int) -> tf.Tensor:
+def unpack_codes(packed: TensorLike, num_latents: int, num_categories: int) -> tf.Tensor:
     """Unpacks bytes written by `pack_codes` into categorical indices.
 
     Args:
@@ -170,7 +172,7 @@ def pack_codes_numpy(indices: np.ndarray, num_categories: int) -> np.ndarray:
     return np.packbits(bit_stream, axis=1, bitorder="big")
 
 
-def _check_num_categories(num_categories) -> None:
+def _check_num_categories(num_categories: int) -> None:
     if (
         isinstance(num_categories, bool)
         or not isinstance(num_categories, int | np.integer)
@@ -182,7 +184,7 @@ def _check_num_categories(num_categories) -> None:
         )
 
 
-def _check_num_latents(num_latents) -> None:
+def _check_num_latents(num_latents: int) -> None:
     if (
         isinstance(num_latents, bool)
         or not isinstance(num_latents, int | np.integer)

@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from recollect import bits
-from recollect.autoencoder import count_autoencoder_params
+from recollect.codec_layers import count_autoencoder_params
 
 PARAM_BITS = 32
 
@@ -59,8 +59,19 @@ class CodeShape:
     total_storage: float
 
 
-def raw_example_bits(input_shape, *, bits_per_value: int = 8) -> int:
-    """Bits of one raw example: 28 * 28 * 8 = 6,272 for MNIST, 24,576 for CIFAR."""
+def raw_example_bits(input_shape: Sequence[int], *, bits_per_value: int = 8) -> int:
+    """Bits of one raw example: 28 * 28 * 8 = 6,272 for MNIST, 24,576 for CIFAR.
+
+    Args:
+        input_shape: shape of one raw input, e.g. (28, 28, 1).
+        bits_per_value: bits of one raw input value (8).
+
+    Returns:
+        prod(input_shape) * bits_per_value.
+
+    Raises:
+        ValueError: on an empty or non-positive input_shape, or bits_per_value < 1.
+    """
     shape = tuple(int(d) for d in input_shape)
     if not shape or min(shape) < 1 or bits_per_value < 1:
         raise ValueError(
@@ -76,9 +87,21 @@ def _item_bits(num_latents: int, num_categories: int, byte_aligned: bool) -> int
     return bits.bits_per_item(num_latents, num_categories)
 
 
-def default_param_count(input_shape) -> Callable[[int, int], int]:
-    """|theta|(c, l) of this library's `DiscreteAutoencoder` for `input_shape`."""
-    return lambda c, l: count_autoencoder_params(input_shape, c * l)
+def default_param_count(
+    input_shape: Sequence[int], *, architecture: str | None = None
+) -> Callable[[int, int], int]:
+    """|theta|(c, l) of this library's `DiscreteAutoencoder` for `input_shape`.
+
+    Args:
+        input_shape: shape of one raw input, e.g. (28, 28, 1).
+        architecture: the codec's architecture, "conv", "mlp" or None (the
+            codec's default for the shape). An "mlp" on an image shape counts as
+            an "mlp" on that shape flattened.
+
+    Returns:
+        (c, l) -> encoder + decoder parameters.
+    """
+    return lambda c, l: count_autoencoder_params(input_shape, c * l, architecture=architecture)
 
 
 def describe(
@@ -86,7 +109,7 @@ def describe(
     num_latents: int,
     num_categories: int,
     items: int,
-    input_shape,
+    input_shape: Sequence[int],
     bits_per_value: int = 8,
     byte_aligned: bool = True,
     param_count_fn: Callable[[int, int], int] | None = None,
@@ -129,7 +152,7 @@ def max_items(
     incremental_storage: float,
     num_latents: int,
     num_categories: int,
-    input_shape,
+    input_shape: Sequence[int],
     bits_per_value: int = 8,
     byte_aligned: bool = True,
 ) -> int:
@@ -153,7 +176,7 @@ def max_items(
 def best_code_shape(
     *,
     incremental_storage: float,
-    input_shape,
+    input_shape: Sequence[int],
     items: int,
     total_storage: float | None = None,
     num_categories: int | None = None,
@@ -230,10 +253,17 @@ def best_code_shape(
     )
 
 
-def _largest_fitting(c_max, l, items, total_bits, param_count_fn, byte_aligned) -> int:
+def _largest_fitting(
+    c_max: int,
+    l: int,
+    items: int,
+    total_bits: float,
+    param_count_fn: Callable[[int, int], int],
+    byte_aligned: bool,
+) -> int:
     """Largest c <= c_max with codes + parameters within total_bits (binary search)."""
 
-    def fits(c):
+    def fits(c: int) -> bool:
         return (
             items * _item_bits(c, l, byte_aligned) + PARAM_BITS * param_count_fn(c, l) <= total_bits
         )
@@ -250,12 +280,14 @@ def _largest_fitting(c_max, l, items, total_bits, param_count_fn, byte_aligned) 
     return low
 
 
-def _budget_bits(storage, input_shape, bits_per_value, name) -> float:
+def _budget_bits(
+    storage: float, input_shape: Sequence[int], bits_per_value: int, name: str
+) -> float:
     if isinstance(storage, bool) or not isinstance(storage, int | float) or not storage > 0:
         raise ValueError(f"Expected {name} > 0 raw examples. Received: {name}={storage!r}")
     return storage * raw_example_bits(input_shape, bits_per_value=bits_per_value)
 
 
-def _check_positive_int(name, value) -> None:
+def _check_positive_int(name: str, value: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"Expected {name} an int >= 1. Received: {name}={value!r}")

@@ -34,11 +34,14 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+from collections.abc import Mapping
+from typing import Any
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from recollect.tensor_types import TensorLike
 from recollect.write_policies import ReservoirPolicy, WritePolicy
 
 
@@ -57,7 +60,7 @@ class Field:
     dtype: str = "int32"
     num_values: int | None = None
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         object.__setattr__(self, "shape", tuple(int(d) for d in self.shape))
         tf_dtype = tf.as_dtype(self.dtype)
         object.__setattr__(self, "dtype", tf_dtype.name)
@@ -72,6 +75,7 @@ class Field:
         return int(np.prod(self.shape, dtype=np.int64)) * tf.as_dtype(self.dtype).size
 
     def to_config(self) -> dict:
+        """The spec as a JSON-friendly dict; `Field(**config)` rebuilds it."""
         return {"shape": list(self.shape), "dtype": self.dtype, "num_values": self.num_values}
 
 
@@ -124,12 +128,12 @@ class IndexBuffer(keras.layers.Layer):
         self,
         *,
         capacity: int,
-        fields: dict,
+        fields: Mapping[str, Field | dict],
         policy: WritePolicy | dict | None = None,
         seed: int = 0,
         device: str | None = "/CPU:0",
-        **kwargs,
-    ):
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         if isinstance(capacity, bool) or not isinstance(capacity, int | np.integer) or capacity < 1:
             raise ValueError(f"Expected capacity an int >= 1. Received: capacity={capacity!r}")
@@ -150,7 +154,8 @@ class IndexBuffer(keras.layers.Layer):
         self.device = device
         self.build()
 
-    def build(self, input_shape=None):
+    def build(self, input_shape: tuple[int | None, ...] | None = None) -> None:
+        """Makes every variable once, zero-filled (called by `__init__`)."""
         del input_shape
         with tf.device(self.device) if self.device else contextlib.nullcontext():
             # Each variable is a direct attribute so that tf.train.Checkpoint tracks it.
@@ -183,13 +188,13 @@ class IndexBuffer(keras.layers.Layer):
         self.built = True
 
     @property
-    def variables_by_field(self) -> dict:
-        """dict field name -> its variable [capacity, *field.shape]."""
+    def variables_by_field(self) -> dict[str, keras.Variable]:
+        """The fields' storage: dict field name -> its variable [capacity, *field.shape]."""
         return {name: getattr(self, f"field_{name}") for name in self.fields}
 
     @property
-    def policy_state(self) -> dict:
-        """dict name -> the write policy's state variables."""
+    def policy_state(self) -> dict[str, keras.Variable]:
+        """The write policy's state: dict name -> its variable (made by `build`)."""
         return {name: getattr(self, f"policy_{name}") for name in self._policy_state_names}
 
     # ------------------------------------------------------------------ state
@@ -197,7 +202,7 @@ class IndexBuffer(keras.layers.Layer):
         """Returns int64 []: the number of rows that hold items."""
         return self.policy.size(self)
 
-    def task_size(self, task) -> tf.Tensor:
+    def task_size(self, task: int | tf.Tensor) -> tf.Tensor:
         """Returns int64 []: the number of stored items of `task`."""
         return self.policy.task_size(self, task)
 
@@ -212,7 +217,7 @@ class IndexBuffer(keras.layers.Layer):
         self.num_seen.assign(0)
 
     # ----------------------------------------------------------------- writes
-    def validate(self, items: dict) -> int:
+    def validate(self, items: Mapping[str, TensorLike]) -> int:
         """Checks a batch of items against the field specs, changing nothing.
 
         Args:
@@ -249,7 +254,7 @@ class IndexBuffer(keras.layers.Layer):
             _check_values(name, value, spec)
         return int(batch)
 
-    def write(self, items: dict) -> tf.Tensor:
+    def write(self, items: Mapping[str, TensorLike]) -> tf.Tensor:
         """Validates and writes a batch of items in one vectorised scatter per field.
 
         Args:
@@ -269,7 +274,7 @@ class IndexBuffer(keras.layers.Layer):
             }
         )
 
-    def write_unchecked(self, items: dict) -> tf.Tensor:
+    def write_unchecked(self, items: Mapping[str, tf.Tensor]) -> tf.Tensor:
         """`write` without validation, for callers that validated (graph-safe)."""
         first = next(iter(self.fields))
         batch = tf.shape(items[first], out_type=tf.int64)[0]
@@ -287,7 +292,7 @@ class IndexBuffer(keras.layers.Layer):
         return rows
 
     # ------------------------------------------------------------------ reads
-    def sample(self, n, task=None) -> dict:
+    def sample(self, n: int, task: int | None = None) -> dict[str, tf.Tensor]:
         """Draws n rows uniformly from the stored items (of `task` if given).
 
         Args:
@@ -311,22 +316,25 @@ class IndexBuffer(keras.layers.Layer):
             )
         return self.sample_unchecked(n, task)
 
-    def sample_unchecked(self, n, task=None) -> dict:
+    def sample_unchecked(
+        self, n: int | tf.Tensor, task: int | tf.Tensor | None = None
+    ) -> dict[str, tf.Tensor]:
         """`sample` without the empty check (graph-safe)."""
         rows = self.policy.sample_rows(self, n, task, self._random_bits(n))
         return {**self.read(rows), "rows": rows}
 
-    def read(self, rows) -> dict:
+    def read(self, rows: TensorLike) -> dict[str, tf.Tensor]:
         """Gathers the given rows: dict field name -> tensor [len(rows), ...]."""
         return {name: tf.gather(v.value, rows) for name, v in self.variables_by_field.items()}
 
-    def _random_bits(self, n) -> tf.Tensor:
+    def _random_bits(self, n: int | tf.Tensor) -> tf.Tensor:
         seed = tf.identity(self.rng_seed.value)
         self.rng_seed.assign_add(tf.constant([0, 1], tf.int64))
         return tf.random.stateless_uniform([n], seed=seed, minval=None, maxval=None, dtype=tf.int64)
 
     # ---------------------------------------------------------------- configs
-    def get_config(self):
+    def get_config(self) -> dict:
+        """The constructor's arguments, for Keras serialisation."""
         config = super().get_config()
         config.update(
             {
@@ -357,7 +365,7 @@ def _last_write_per_row(rows: tf.Tensor) -> tf.Tensor:
     return tf.boolean_mask(positions, tf.gather(rows, positions) >= 0)
 
 
-def _check_values(name: str, value, spec: Field) -> None:
+def _check_values(name: str, value: np.ndarray | tf.Tensor, spec: Field) -> None:
     dtype = tf.as_dtype(value.dtype) if not isinstance(value.dtype, tf.DType) else value.dtype
     target = tf.as_dtype(spec.dtype)
     if target.is_integer and not dtype.is_integer:

@@ -10,7 +10,9 @@ memory.observe(x, y, t)   encoder -> argmax -> pack_codes -> buffer write (polic
 ```
 
 Only packed codes (ceil(k/8) bytes, k = c * ceil(log2 l)) and small side fields
-(label, task id, or an RL transition's action/reward/discount) are stored.
+(label, task id, or an RL transition's action/reward/discount) are stored; the
+buffer's fields are drawn in `memory_layout.py`, which also checks every input.
+Inputs and recollections have the codec's input shape, whatever its architecture.
 
 Usage:
 
@@ -27,25 +29,20 @@ Usage:
 
 from __future__ import annotations
 
-import os
-import tempfile
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from recollect import bits
+from recollect import bits, checkpointing, memory_graph, memory_layout
 from recollect.autoencoder import DiscreteAutoencoder
-from recollect.footprint import Footprint, raw_example_bytes
-from recollect.index_buffer import Field, IndexBuffer, supervised_fields
+from recollect.footprint import Footprint
+from recollect.index_buffer import Field, IndexBuffer
+from recollect.memory_layout import codes_field
+from recollect.tensor_types import TensorLike
 from recollect.write_policies import WritePolicy
-
-CODES = "codes"
-
-
-def _codes_field(name: str) -> str:
-    """Buffer field that stores the codes of encoded input `name`."""
-    return CODES if name == "x" else f"{name}_codes"
 
 
 @keras.saving.register_keras_serializable(package="recollect")
@@ -79,14 +76,14 @@ class RecollectionMemory(keras.Model):
         capacity: int,
         num_classes: int | None = None,
         num_tasks: int | None = None,
-        side_fields: dict | None = None,
-        encoded_inputs: tuple[str, ...] | list[str] = ("x",),
+        side_fields: Mapping[str, Field | dict] | None = None,
+        encoded_inputs: Sequence[str] = ("x",),
         policy: WritePolicy | dict | None = None,
         learning_rate: float = 1e-3,
         seed: int = 0,
         device: str | None = "/CPU:0",
-        **kwargs,
-    ):
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         if isinstance(codec, dict):
             codec = keras.saving.deserialize_keras_object(codec)
@@ -98,36 +95,17 @@ class RecollectionMemory(keras.Model):
         self.num_classes = num_classes
         self.num_tasks = num_tasks
         self.encoded_inputs = tuple(encoded_inputs)
-        if "x" not in self.encoded_inputs:
-            raise ValueError(f"Expected 'x' among encoded_inputs. Received: {encoded_inputs!r}")
         self.learning_rate = float(learning_rate)
         self.seed = int(seed)
         self.device = device
         self.code_bytes_per_item = bits.code_bytes(codec.num_latents, codec.num_categories)
-        if side_fields is None:
-            if num_classes is None or num_tasks is None:
-                raise ValueError(
-                    "Expected num_classes and num_tasks for supervised items (or side_fields). "
-                    f"Received: num_classes={num_classes!r}, num_tasks={num_tasks!r}"
-                )
-            fields = supervised_fields(
-                code_bytes=self.code_bytes_per_item, num_classes=num_classes, num_tasks=num_tasks
-            )
-            self.side_fields = {k: v for k, v in fields.items() if k != CODES}
-        else:
-            self.side_fields = {
-                k: v if isinstance(v, Field) else Field(**v) for k, v in side_fields.items()
-            }
-            fields = {
-                **{
-                    _codes_field(n): Field((self.code_bytes_per_item,), "uint8")
-                    for n in self.encoded_inputs
-                },
-                **self.side_fields,
-            }
-        clash = set(self.side_fields) & {_codes_field(n) for n in self.encoded_inputs}
-        if clash:
-            raise ValueError(f"Expected side fields not named like code fields. Received: {clash}")
+        self.side_fields, fields = memory_layout.memory_fields(
+            code_bytes=self.code_bytes_per_item,
+            encoded_inputs=self.encoded_inputs,
+            num_classes=num_classes,
+            num_tasks=num_tasks,
+            side_fields=side_fields,
+        )
         self.buffer = IndexBuffer(
             capacity=capacity, fields=fields, policy=policy, seed=seed, device=device
         )
@@ -137,99 +115,46 @@ class RecollectionMemory(keras.Model):
         self.built = True
 
     # ----------------------------------------------------------- compiled core
-    def _compile_functions(self):
-        input_spec = tf.TensorSpec([None, *self.codec.input_spec_shape], tf.float32)
-        codec = self.codec
-
-        @tf.function(input_signature=[input_spec])
-        def encode_packed(x):
-            return bits.pack_codes(codec.encode(x), codec.num_categories)
-
-        @tf.function(input_signature=[input_spec])
-        def stabilize_step(x):
-            with tf.GradientTape() as tape:
-                loss = codec.reconstruction_loss(x, training=True)
-            variables = codec.trainable_variables
-            self.optimizer.apply(tape.gradient(loss, variables), variables)
-            return loss
-
-        @tf.function(input_signature=[tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.int32)])
-        def recall_items(n, task):
-            return self._recall_graph(n, task, decode=True)
-
-        @tf.function(input_signature=[tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.int32)])
-        def recall_codes(n, task):
-            return self._recall_graph(n, task, decode=False)
-
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.int64)])
-        def read_rows(rows):
-            return self._items_at(rows, decode=True)
-
-        self._read_rows = read_rows
-        self._encode_packed = encode_packed
-        self._stabilize_step = stabilize_step
-        self._recall_items = recall_items
-        self._recall_codes = recall_codes
-        write_spec = {
-            name: tf.TensorSpec([None, *spec.shape], spec.dtype)
-            for name, spec in self.buffer.fields.items()
-        }
-        self._write = tf.function(self.buffer.write_unchecked, input_signature=[write_spec])
-
-    def _recall_graph(self, n, task, decode: bool):
-        """Graph body of recall; task < 0 means any task."""
-        buffer, policy = self.buffer, self.buffer.policy
-        by_task = "task" in self.side_fields
-        if by_task:
-            available = tf.cond(
-                task < 0, buffer.size, lambda: buffer.task_size(tf.maximum(task, 0))
-            )
-        else:
-            available = buffer.size()
-        tf.debugging.assert_positive(
-            available, message="recall: the memory holds no item (of this task) to recall"
+    def _parts(self) -> memory_layout.MemoryParts:
+        # Made on demand, not kept: an attribute would add a second path to the
+        # codec and buffer in the checkpoint's object graph.
+        return memory_layout.MemoryParts(
+            self.codec, self.buffer, self.side_fields, self.encoded_inputs
         )
-        tf.debugging.assert_positive(n, message="recall: n must be >= 1")
-        random_bits = buffer._random_bits(n)
-        if by_task:
-            rows = tf.cond(
-                task < 0,
-                lambda: policy.sample_rows(buffer, n, None, random_bits),
-                lambda: policy.sample_rows(buffer, n, task, random_bits),
-            )
-        else:
-            rows = policy.sample_rows(buffer, n, None, random_bits)
-        return {**self._items_at(rows, decode), "rows": rows}
 
-    def _items_at(self, rows, decode: bool) -> dict:
-        """Side fields and decoded inputs (or packed codes) at the given rows (graph)."""
-        stored = self.buffer.read(rows)
-        out = {name: stored[name] for name in self.side_fields}
-        for name in self.encoded_inputs:
-            packed = stored[_codes_field(name)]
-            if decode:
-                indices = bits.unpack_codes(
-                    packed, self.codec.num_latents, self.codec.num_categories
-                )
-                out[name] = self.codec.decode(indices)
-            else:
-                out[_codes_field(name)] = packed
-        return out
+    def _compile_functions(self) -> None:
+        compiled = memory_graph.compile_functions(self._parts(), self.optimizer)
+        self._read_rows = compiled.read_rows
+        self._encode_packed = compiled.encode_packed
+        self._stabilize_step = compiled.stabilize_step
+        self._recall_items = compiled.recall_items
+        self._recall_codes = compiled.recall_codes
+        self._write = compiled.write
+
+    def _recall_graph(self, n: tf.Tensor, task: tf.Tensor, decode: bool) -> dict[str, tf.Tensor]:
+        """Graph body of recall; task < 0 means any task."""
+        return memory_graph.recall(self._parts(), n, task, decode=decode)
 
     # ------------------------------------------------------------- public API
     def size(self) -> tf.Tensor:
         """Returns int64 []: the number of items stored."""
         return self.buffer.size()
 
-    def encode(self, x) -> tf.Tensor:
-        """float [B, *input_shape] in [0, 1] -> int32 indices [B, c]."""
+    def encode(self, x: TensorLike) -> tf.Tensor:
+        """Maps float [B, *input_shape] in [0, 1] to int32 indices [B, c]."""
         return self.codec.encode(self.codec.check_inputs(x))
 
-    def decode(self, indices) -> tf.Tensor:
-        """int [B, c] -> float32 [B, *input_shape] in [0, 1]."""
+    def decode(self, indices: TensorLike) -> tf.Tensor:
+        """Maps int [B, c] to float32 [B, *input_shape] in [0, 1]."""
         return self.codec.decode(indices)
 
-    def observe(self, x, y=None, task=None, **side) -> tf.Tensor:
+    def observe(
+        self,
+        x: TensorLike,
+        y: TensorLike | None = None,
+        task: TensorLike | None = None,
+        **side: TensorLike,
+    ) -> tf.Tensor:
         """Encodes, packs and writes a batch of experiences.
 
         Args:
@@ -251,29 +176,23 @@ class RecollectionMemory(keras.Model):
             inputs["task"] = task
         return self.observe_items({"x": x, **inputs})
 
-    def observe_items(self, items: dict) -> tf.Tensor:
-        """Like `observe`, with every input and side field in one dict."""
-        expected = set(self.encoded_inputs) | set(self.side_fields)
-        if set(items) != expected:
-            raise ValueError(
-                f"Expected exactly the inputs {sorted(expected)}. Received: {sorted(items)}"
-            )
-        checked = {name: self.codec.check_inputs(items[name], name) for name in self.encoded_inputs}
-        batch = int(checked["x"].shape[0])
+    def observe_items(self, items: Mapping[str, TensorLike]) -> tf.Tensor:
+        """Like `observe`, with every input and side field in one dict.
+
+        Args:
+            items: dict encoded input or side field name -> [B, ...].
+
+        Returns:
+            int64 [B]: the row each item went to (-1: dropped by the policy).
+
+        Raises:
+            ValueError: on any malformed input, before anything is written.
+        """
+        checked, stored = memory_layout.check_observe_items(
+            self.codec, items, encoded_inputs=self.encoded_inputs, side_fields=self.side_fields
+        )
         for name, value in checked.items():
-            if int(value.shape[0]) != batch:
-                raise ValueError(
-                    f"Expected {name} to have batch size {batch}. Received: "
-                    f"{name}.shape={value.shape.as_list()}"
-                )
-        stored = {}
-        for name, spec in self.side_fields.items():
-            value = items[name]
-            if spec.shape == () and np.ndim(value) == 0:
-                value = np.full([batch], value)  # one task id for the whole batch
-            stored[name] = value
-        for name, value in checked.items():
-            stored[_codes_field(name)] = self._encode_packed(value)
+            stored[codes_field(name)] = self._encode_packed(value)
         self.buffer.validate(stored)
         return self._write(
             {
@@ -282,7 +201,7 @@ class RecollectionMemory(keras.Model):
             }
         )
 
-    def recall(self, n: int, task: int | None = None):
+    def recall(self, n: int, task: int | None = None) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
         """Samples n stored items uniformly and decodes them.
 
         Args:
@@ -301,7 +220,9 @@ class RecollectionMemory(keras.Model):
         items = self.recall_items(n, task)
         return items["x"], items["label"], items["task"]
 
-    def recall_items(self, n: int, task: int | None = None, *, decode: bool = True) -> dict:
+    def recall_items(
+        self, n: int, task: int | None = None, *, decode: bool = True
+    ) -> dict[str, tf.Tensor]:
         """Samples n items: decoded inputs (or packed codes) and every side field.
 
         Args:
@@ -317,11 +238,11 @@ class RecollectionMemory(keras.Model):
         Raises:
             ValueError: as `recall`.
         """
-        self._check_recall(n, task)
+        memory_layout.check_recall(self.buffer, self.side_fields, n, task)
         fn = self._recall_items if decode else self._recall_codes
         return fn(tf.constant(n, tf.int32), tf.constant(-1 if task is None else task, tf.int32))
 
-    def recall_rows(self, rows) -> dict:
+    def recall_rows(self, rows: TensorLike) -> dict[str, tf.Tensor]:
         """Decodes the items at the given buffer rows (no sampling).
 
         Args:
@@ -333,35 +254,16 @@ class RecollectionMemory(keras.Model):
         Raises:
             ValueError: if a row is outside [0, capacity).
         """
-        rows = np.asarray(rows, np.int64).reshape(-1)
-        if rows.size and (rows.min() < 0 or rows.max() >= self.buffer.capacity):
-            raise ValueError(
-                f"Expected rows in [0, {self.buffer.capacity}). Received: values in "
-                f"[{rows.min()}, {rows.max()}]"
-            )
-        return self._read_rows(tf.constant(rows))
+        return self._read_rows(tf.constant(memory_layout.check_rows(rows, self.buffer.capacity)))
 
-    def _check_recall(self, n, task):
-        if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
-            raise ValueError(f"Expected n an int >= 1. Received: n={n!r}")
-        if task is not None:
-            spec = self.side_fields.get("task")
-            if spec is None:
-                raise ValueError("Expected a 'task' field to recall by task. Received: task=...")
-            if not isinstance(task, int | np.integer) or not 0 <= task < (spec.num_values or 2**31):
-                raise ValueError(
-                    f"Expected task in [0, {spec.num_values}). Received: task={task!r}"
-                )
-        available = int(self.buffer.size() if task is None else self.buffer.task_size(task))
-        if available == 0:
-            what = (
-                "The memory is empty"
-                if task is None
-                else f"The memory holds no item of task {task}"
-            )
-            raise ValueError(f"{what}: nothing to recall. Call observe() first. Received: n={n}")
-
-    def stabilize(self, x_new, recollections=None, *, num_steps: int = 1, batch_size=None):
+    def stabilize(
+        self,
+        x_new: TensorLike,
+        recollections: Sequence[TensorLike] | None = None,
+        *,
+        num_steps: int = 1,
+        batch_size: int | None = None,
+    ) -> np.ndarray:
         """The recollection module's self-replay update (Algorithm 1, first phase).
 
         Runs `num_steps` Adam steps of the autoencoder, step s on x_new joined with
@@ -384,20 +286,14 @@ class RecollectionMemory(keras.Model):
         """
         x_new = self.codec.check_inputs(x_new, "x_new")
         if recollections is None:
-            if isinstance(num_steps, bool) or not isinstance(num_steps, int) or num_steps < 1:
-                raise ValueError(f"Expected num_steps an int >= 1. Received: {num_steps!r}")
+            memory_layout.check_num_steps(num_steps)
             size = batch_size or int(x_new.shape[0])
             if int(self.size()) > 0:
                 recollections = [self.recall_items(size)["x"] for _ in range(num_steps)]
             else:
                 recollections = [None] * num_steps
         else:
-            recollections = [
-                self.codec.check_inputs(r, f"recollections[{i}]")
-                for i, r in enumerate(recollections)
-            ]
-            if not recollections:
-                raise ValueError("Expected at least one recollection batch. Received: []")
+            recollections = memory_layout.check_recollections(self.codec, recollections)
         losses = []
         for recalled in recollections:
             batch = x_new if recalled is None else tf.concat([x_new, recalled], axis=0)
@@ -412,33 +308,14 @@ class RecollectionMemory(keras.Model):
                 and Omniglot images), to count storage in raw examples.
 
         Returns:
-            `Footprint`: bits_per_item (k per encoded input), items_stored,
-            capacity, input_bytes (codes of a full buffer), buffer_bytes (codes
-            and side fields), codec_bytes (float32 parameters) and
-            raw_example_bytes; its incremental_storage_raw_examples is
-            input_bytes in raw examples.
+            `Footprint` (see `memory_layout.footprint`); its
+            incremental_storage_raw_examples is the codes of a full buffer.
 
         Raises:
             ValueError: if bits_per_value is not an int >= 1.
         """
-        raw_bytes = raw_example_bytes(
-            int(np.prod(self.codec.input_spec_shape)), bits_per_value=bits_per_value
-        )
-        capacity = self.buffer.capacity
-        code_fields = len(self.encoded_inputs)
-        side_bytes = sum(f.bytes_per_item() for f in self.side_fields.values())
-        input_bytes = capacity * self.code_bytes_per_item * code_fields
-        return Footprint(
-            kind="recollections",
-            bits_per_item=self.codec.bits_per_item * code_fields,
-            items_stored=int(self.size()),
-            capacity=capacity,
-            input_bytes=input_bytes,
-            buffer_bytes=input_bytes + capacity * side_bytes,
-            codec_bytes=4 * (self.codec.decoder.count_params() + self.codec.encoder.count_params()),
-            raw_example_bytes=raw_bytes,
-            num_latents=self.codec.num_latents,
-            num_categories=self.codec.num_categories,
+        return memory_layout.footprint(
+            self._parts(), items_stored=int(self.size()), bits_per_value=bits_per_value
         )
 
     def checkpoint(self) -> tf.train.Checkpoint:
@@ -454,13 +331,7 @@ class RecollectionMemory(keras.Model):
         Returns:
             the prefix written.
         """
-        directory = os.path.dirname(os.path.abspath(path))
-        os.makedirs(directory, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=directory) as tmp:
-            self.checkpoint().write(os.path.join(tmp, "ckpt"))
-            for name in os.listdir(tmp):
-                os.replace(os.path.join(tmp, name), path + name[len("ckpt") :])
-        return path
+        return checkpointing.write_atomically(self.checkpoint(), path)
 
     def restore_checkpoint(self, path: str) -> None:
         """Restores a checkpoint, checking it fits before changing anything.
@@ -468,30 +339,23 @@ class RecollectionMemory(keras.Model):
         The checkpoint is first restored into a fresh memory of this memory's
         config; only if that succeeds is this memory's state replaced.
 
+        Args:
+            path: checkpoint prefix, as given to `save_checkpoint`.
+
         Raises:
             ValueError: if the checkpoint is missing or comes from a memory of
                 another shape (code shape, capacity, fields, input shape).
         """
-        if not tf.io.gfile.exists(path + ".index"):
-            raise ValueError(f"Expected a checkpoint at {path}. Received: no {path}.index")
-        probe = RecollectionMemory.from_config(self.get_config())
-        try:
-            status = probe.checkpoint().read(path)
-            status.assert_existing_objects_matched()
-        except (ValueError, AssertionError, tf.errors.OpError) as error:
-            raise ValueError(
-                f"Expected a checkpoint of a memory shaped like this one "
-                f"(codec {self.codec.num_latents}x{self.codec.num_categories}, capacity "
-                f"{self.buffer.capacity}, input {self.codec.input_spec_shape}). "
-                f"Received: {path} ({error})"
-            ) from error
-        for mine, theirs in zip(self.variables, probe.variables, strict=True):
-            mine.assign(theirs)
-        for mine, theirs in zip(self.optimizer.variables, probe.optimizer.variables, strict=True):
-            mine.assign(theirs)
+        shape = (
+            f"codec {self.codec.num_latents}x{self.codec.num_categories}, capacity "
+            f"{self.buffer.capacity}, input {self.codec.input_spec_shape}"
+        )
+        checkpointing.restore_verified(self, path, shape=shape)
 
-    def get_config(self):
+    def get_config(self) -> dict:
+        """The constructor's arguments, for Keras serialisation."""
         config = super().get_config()
+        supervised = self.num_classes is not None and set(self.side_fields) == {"label", "task"}
         config.update(
             {
                 "codec": keras.saving.serialize_keras_object(self.codec),
@@ -499,9 +363,7 @@ class RecollectionMemory(keras.Model):
                 "num_classes": self.num_classes,
                 "num_tasks": self.num_tasks,
                 "side_fields": (
-                    None
-                    if self.num_classes is not None and set(self.side_fields) == {"label", "task"}
-                    else {k: v.to_config() for k, v in self.side_fields.items()}
+                    None if supervised else {k: v.to_config() for k, v in self.side_fields.items()}
                 ),
                 "encoded_inputs": list(self.encoded_inputs),
                 "policy": keras.saving.serialize_keras_object(self.buffer.policy),
@@ -513,9 +375,10 @@ class RecollectionMemory(keras.Model):
         return config
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: dict) -> RecollectionMemory:
+        """A new, empty memory built from the dict `get_config` returns."""
         return cls(**config)
 
-    def call(self, x, training=False):
-        """Reconstructs x through the codec (mode of the bottleneck)."""
+    def call(self, x: tf.Tensor, training: bool = False) -> tf.Tensor:
+        """Reconstructs x float32 [B, *input_shape] through the codec (Keras' `call`)."""
         return self.codec(x, training=training)

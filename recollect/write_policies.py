@@ -14,8 +14,13 @@ policy holds no tensors of its own: it declares the state it needs
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Self
+
 import keras
 import tensorflow as tf
+
+if TYPE_CHECKING:  # for type hints only: the buffer imports this module
+    from recollect.index_buffer import Field, IndexBuffer
 
 _INT63_MASK = tf.constant(0x7FFFFFFFFFFFFFFF, tf.int64)
 
@@ -44,37 +49,50 @@ class WritePolicy:
         del capacity
         return {}
 
-    def check(self, *, capacity: int, fields: dict) -> None:
+    def check(self, *, capacity: int, fields: dict[str, Field]) -> None:
         """Raises ValueError if the policy cannot work with this buffer."""
 
-    def rows(self, buffer, tasks: tf.Tensor, random_bits: tf.Tensor) -> tf.Tensor:
+    def rows(self, buffer: IndexBuffer, tasks: tf.Tensor, random_bits: tf.Tensor) -> tf.Tensor:
         """Returns int64 [batch]: the row of each new item, or -1 to drop it.
 
         Also updates the policy's own state in `buffer.policy_state`.
+
+        Args:
+            buffer: the buffer being written.
+            tasks: int [batch], the new items' task ids (zeros without a task field).
+            random_bits: int64 [batch], one draw per item.
         """
         raise NotImplementedError
 
-    def size(self, buffer) -> tf.Tensor:
+    def size(self, buffer: IndexBuffer) -> tf.Tensor:
         """Returns int64 []: how many rows hold items."""
         raise NotImplementedError
 
-    def task_size(self, buffer, task: tf.Tensor) -> tf.Tensor:
+    def task_size(self, buffer: IndexBuffer, task: int | tf.Tensor) -> tf.Tensor:
         """Returns int64 []: how many valid rows hold items of `task`."""
         raise NotImplementedError
 
-    def sample_rows(self, buffer, n, task, random_bits: tf.Tensor) -> tf.Tensor:
+    def sample_rows(
+        self,
+        buffer: IndexBuffer,
+        n: int | tf.Tensor,
+        task: int | tf.Tensor | None,
+        random_bits: tf.Tensor,
+    ) -> tf.Tensor:
         """Returns int64 [n] valid rows drawn uniformly (from `task` if not None)."""
         raise NotImplementedError
 
     def get_config(self) -> dict:
+        """The constructor's arguments, for Keras serialisation."""
         return {}
 
     @classmethod
-    def from_config(cls, config: dict):
+    def from_config(cls, config: dict) -> Self:
+        """A policy built from the dict `get_config` returns."""
         return cls(**config)
 
 
-def _task_column(buffer, task_field: str) -> tf.Tensor:
+def _task_column(buffer: IndexBuffer, task_field: str) -> tf.Tensor:
     if task_field not in buffer.fields:
         raise ValueError(
             f"Expected the buffer to have a '{task_field}' field to filter by task. "
@@ -97,10 +115,11 @@ class ReservoirPolicy(WritePolicy):
             `sample_rows(..., task=t)`.
     """
 
-    def __init__(self, task_field: str = "task"):
+    def __init__(self, task_field: str = "task") -> None:
         self.task_field = task_field
 
-    def rows(self, buffer, tasks, random_bits):
+    def rows(self, buffer: IndexBuffer, tasks: tf.Tensor, random_bits: tf.Tensor) -> tf.Tensor:
+        """Row i while filling; then row j ~ U[0, i] if j < capacity, else -1 (dropped)."""
         del tasks
         batch = tf.shape(random_bits, out_type=tf.int64)[0]
         position = buffer.num_seen + tf.range(batch, dtype=tf.int64)
@@ -109,14 +128,23 @@ class ReservoirPolicy(WritePolicy):
         replace = tf.where(draw < capacity, draw, tf.constant(-1, tf.int64))
         return tf.where(position < capacity, position, replace)
 
-    def size(self, buffer):
+    def size(self, buffer: IndexBuffer) -> tf.Tensor:
+        """Returns int64 []: min(items seen, capacity)."""
         return tf.minimum(buffer.num_seen.value, buffer.capacity)
 
-    def task_size(self, buffer, task):
+    def task_size(self, buffer: IndexBuffer, task: int | tf.Tensor) -> tf.Tensor:
+        """Returns int64 []: stored rows whose task field equals `task`."""
         column = _task_column(buffer, self.task_field)[: self.size(buffer)]
         return tf.reduce_sum(tf.cast(tf.equal(column, tf.cast(task, column.dtype)), tf.int64))
 
-    def sample_rows(self, buffer, n, task, random_bits):
+    def sample_rows(
+        self,
+        buffer: IndexBuffer,
+        n: int | tf.Tensor,
+        task: int | tf.Tensor | None,
+        random_bits: tf.Tensor,
+    ) -> tf.Tensor:
+        """Returns int64 [n]: rows uniform over the stored ones (of `task` if given)."""
         size = self.size(buffer)
         if task is None:
             return uniform_below(random_bits, size)
@@ -125,7 +153,8 @@ class ReservoirPolicy(WritePolicy):
         picks = uniform_below(random_bits, tf.maximum(tf.size(candidates, tf.int64), 1))
         return tf.gather(candidates, picks)
 
-    def get_config(self):
+    def get_config(self) -> dict:
+        """The constructor's arguments, for Keras serialisation."""
         return {"task_field": self.task_field}
 
 
@@ -141,17 +170,19 @@ class TaskRingPolicy(WritePolicy):
         task_field: name of the buffer field that holds task ids.
     """
 
-    def __init__(self, num_tasks: int, task_field: str = "task"):
+    def __init__(self, num_tasks: int, task_field: str = "task") -> None:
         if isinstance(num_tasks, bool) or not isinstance(num_tasks, int) or num_tasks < 1:
             raise ValueError(f"Expected num_tasks an int >= 1. Received: num_tasks={num_tasks!r}")
         self.num_tasks = num_tasks
         self.task_field = task_field
 
-    def state_specs(self, *, capacity):
+    def state_specs(self, *, capacity: int) -> dict[str, tuple[tuple[int, ...], str]]:
+        """Returns the per-task item counts: task_counts int64 [num_tasks]."""
         del capacity
         return {"task_counts": ((self.num_tasks,), "int64")}
 
-    def check(self, *, capacity, fields):
+    def check(self, *, capacity: int, fields: dict[str, Field]) -> None:
+        """Raises ValueError without a row per task or without a task field."""
         if capacity < self.num_tasks:
             raise ValueError(
                 f"Expected capacity >= num_tasks so every task gets a row. Received: "
@@ -167,7 +198,8 @@ class TaskRingPolicy(WritePolicy):
         """Rows per task."""
         return capacity // self.num_tasks
 
-    def rows(self, buffer, tasks, random_bits):
+    def rows(self, buffer: IndexBuffer, tasks: tf.Tensor, random_bits: tf.Tensor) -> tf.Tensor:
+        """Each item's row: its task's share, at the task's next ring position."""
         del random_bits
         share = tf.constant(self.share(buffer.capacity), tf.int64)
         tasks = tf.cast(tasks, tf.int64)
@@ -178,17 +210,26 @@ class TaskRingPolicy(WritePolicy):
         counts.assign_add(tf.reduce_sum(one_hot, axis=0))
         return tasks * share + tf.math.floormod(position, share)
 
-    def _sizes(self, buffer):
+    def _sizes(self, buffer: IndexBuffer) -> tf.Tensor:
         share = tf.constant(self.share(buffer.capacity), tf.int64)
         return tf.minimum(buffer.policy_state["task_counts"].value, share)
 
-    def size(self, buffer):
+    def size(self, buffer: IndexBuffer) -> tf.Tensor:
+        """Returns int64 []: stored items over all tasks."""
         return tf.reduce_sum(self._sizes(buffer))
 
-    def task_size(self, buffer, task):
+    def task_size(self, buffer: IndexBuffer, task: int | tf.Tensor) -> tf.Tensor:
+        """Returns int64 []: min(items of `task` seen, share)."""
         return tf.gather(self._sizes(buffer), tf.cast(task, tf.int64))
 
-    def sample_rows(self, buffer, n, task, random_bits):
+    def sample_rows(
+        self,
+        buffer: IndexBuffer,
+        n: int | tf.Tensor,
+        task: int | tf.Tensor | None,
+        random_bits: tf.Tensor,
+    ) -> tf.Tensor:
+        """Returns int64 [n]: rows uniform over the stored items (of `task` if given)."""
         share = tf.constant(self.share(buffer.capacity), tf.int64)
         sizes = self._sizes(buffer)
         if task is not None:
@@ -201,5 +242,6 @@ class TaskRingPolicy(WritePolicy):
         offset = draw - (tf.gather(ends, owner) - tf.gather(sizes, owner))
         return owner * share + offset
 
-    def get_config(self):
+    def get_config(self) -> dict:
+        """The constructor's arguments, for Keras serialisation."""
         return {"num_tasks": self.num_tasks, "task_field": self.task_field}

@@ -18,7 +18,8 @@ _WORKDIRS = flags.DEFINE_list("workdirs", None, "Work directories holding result
 _OUTPUT = flags.DEFINE_string("output", "retention.png", "PNG file to write.")
 
 
-def main(argv):
+def main(argv: list[str]) -> None:
+    """Plots the runs in --workdirs to --output."""
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     try:

@@ -1,7 +1,7 @@
 """On-disk cache of prepared arrays, keyed by what produced them and verified on load.
 
 Where this sits: `sources.py` caches each data set's decoded arrays (kind `raw-mnist`,
-...) and `streams.py` each built stream (kind `stream-mnist_rotations`, ...), so a
+...) and `stream.py` each built stream (kind `stream-mnist_rotations`, ...), so a
 second run reads one file instead of decoding and rotating again.
 
 One entry is one uncompressed `.npz`:

@@ -8,7 +8,8 @@ import pytest
 
 from agents import continual
 from agents.continual import ContinualConfig
-from agents.learners import LearnerConfig
+from agents.learners import LEARNERS
+from agents.stores import STORES
 from recollect import datasets
 from tests.datasets import fakes
 
@@ -23,21 +24,28 @@ def data_dir(tmp_path_factory):
 
 
 def tiny_config(data_dir, **overrides):
-    base = ContinualConfig(
-        stream="mnist_rotations",
-        data_dir=data_dir,
-        stream_options=dict(TINY_STREAM),
-        batch_size=4,
-        learner="replay",
-        storage="recollections",
-        incremental_storage=2,
-        items=40,
-        num_categories=4,
-        learner_config=LearnerConfig(learning_rate=0.05, replay_batch_size=3, stabilize_steps=2),
-        seeds=(0,),
-        eval_batch_size=7,
-    )
-    return dataclasses.replace(base, **overrides)
+    learner = overrides.get("learner", "replay")
+    known = LEARNERS.get(learner)
+    fields = {f.name for f in dataclasses.fields(known.config_class)} if known else set()
+    learner_config = {"learning_rate": 0.05, "replay_batch_size": 3}
+    store = STORES.get(overrides.get("storage", "recollections"))
+    store_fields = {f.name for f in dataclasses.fields(store.config_class)} if store else set()
+    store_config = {"items": 40, "num_categories": 4, "stabilize_steps": 2}
+    settings = {
+        "stream": "mnist_rotations",
+        "data_dir": data_dir,
+        "stream_options": dict(TINY_STREAM),
+        "batch_size": 4,
+        "learner": learner,
+        "storage": "recollections",
+        "incremental_storage": 2,
+        "store_config": {k: v for k, v in store_config.items() if k in store_fields},
+        "learner_config": {k: v for k, v in learner_config.items() if k in fields},
+        "seeds": (0,),
+        "eval_batch_size": 7,
+    }
+    settings.update(overrides)
+    return ContinualConfig(**settings)
 
 
 LEARNER_CASES = [
@@ -64,8 +72,7 @@ def test_each_learner_runs_two_tasks_end_to_end(tmp_path, data_dir, learner, sto
         "fwt_mean",
         "seeds",
         "per_seed",
-        "items",
-        "bits_per_item",
+        "footprint",
         "incremental_storage",
         "wall_seconds",
     ):
@@ -78,16 +85,21 @@ def test_each_learner_runs_two_tasks_end_to_end(tmp_path, data_dir, learner, sto
     assert (tmp_path / "accuracy_matrix_seed0.csv").exists()
     assert (tmp_path / "config.json").exists()
     assert list((tmp_path / "tensorboard" / "seed_0").iterdir())
+    footprint = results["footprint"]
+    assert footprint == seed["footprint"]
     if learner in ("replay", "gem"):
         assert results["storage"] == storage
         if storage == "real":
-            assert results["items"] == 2 and results["bits_per_item"] == 28 * 28 * 8
+            assert footprint["capacity"] == 2 and footprint["bits_per_item"] == 28 * 28 * 8
         else:
-            assert results["items"] == 40
-            assert results["code_bytes"] <= 2 * 28 * 28  # within the budget
-            assert results["equivalent_raw_examples"] <= 2
+            assert footprint["capacity"] == 40 and footprint["items_stored"] == 24
+            assert footprint["input_bytes"] <= 2 * 28 * 28  # within the budget
+            assert footprint["incremental_storage_raw_examples"] <= 2
     else:
-        assert results["storage"] == "none"
+        assert results["storage"] == {"online": "none", "ewc": "ewc", "lwf": "lwf"}[learner]
+        assert results["incremental_storage"] == 0
+    if learner == "gem":
+        assert seed["gem_projections"] >= 0
 
 
 def test_several_seeds_report_mean_and_std(tmp_path, data_dir):
@@ -128,7 +140,7 @@ def test_resume_with_other_settings_is_refused(tmp_path, data_dir):
     with pytest.raises(continual.RunInterrupted):
         continual.run(config, str(tmp_path), progress=False, stop_after_steps=1)
     other = dataclasses.replace(config, batch_size=3)
-    with pytest.raises(ValueError, match="same settings"):
+    with pytest.raises(ValueError, match=r"same settings.*batch_size: 3 here, 4 there"):
         continual.run(other, str(tmp_path), resume=True, progress=False)
 
 
@@ -137,19 +149,20 @@ def test_resume_with_other_settings_is_refused(tmp_path, data_dir):
     [
         ({"learner": "icarl2"}, "--learner"),
         ({"storage": "jpeg"}, "--storage"),
-        ({"codec": "rnn"}, "--codec"),
+        ({"store_config": {"items": 40, "codec": "rnn"}}, "--codec"),
         ({"learner": "replay", "storage": "real", "incremental_storage": 0.5}, "one real example"),
-        ({"items": 10**6}, "at least one latent"),
-        ({"num_latents": 500, "num_categories": 4, "items": 40}, "fits the budget"),
-        ({"items": None, "num_categories": None}, "--items"),
+        ({"store_config": {"items": 10**6, "num_categories": 4}}, "at least one latent"),
+        ({"store_config": {"num_latents": 500, "num_categories": 4, "items": 40}}, "fits the"),
+        ({"store_config": {}}, "--items"),
         ({"learner": "gem", "storage": "real", "incremental_storage": 1}, "one item per task"),
         ({"seeds": (0, 0)}, "distinct"),
-        ({"learner_config": LearnerConfig(optimizer="rmsprop")}, "--optimizer"),
+        ({"learner_config": {"optimizer": "rmsprop"}}, "--optimizer"),
+        ({"learner_config": {"ewc_lambda": 1.0}}, "unknown"),
     ],
 )
 def test_bad_settings_fail_before_training(tmp_path, data_dir, overrides, message):
-    config = tiny_config(data_dir, **overrides)
     with pytest.raises(ValueError, match=message):
+        config = tiny_config(data_dir, **overrides)
         continual.run(config, str(tmp_path / "w"), progress=False)
     assert not (tmp_path / "w" / "seed_0").exists()
 
@@ -163,15 +176,15 @@ def test_missing_data_names_the_files_to_put_where(tmp_path):
 def test_compiled_steps_do_not_retrace_per_batch(tmp_path, data_dir):
     config = tiny_config(data_dir, learner="gem", storage="recollections")
     stream = datasets.load_stream("mnist_rotations", data_dir=data_dir, batch_size=4, **TINY_STREAM)
-    plan = continual.plan_storage(config, stream.input_shape, len(stream))
-    learner = continual._build_learner(config, stream, plan, seed=0)
+    plan = continual.plan_storage(config, stream)
+    learner = continual.build_learner(config, stream, plan, seed=0)
     arrays = [stream.task_arrays(t) for t in range(2)]
     for task, batch in [(0, 4), (0, 3), (1, 4), (1, 1), (1, 4)]:
         learner.train_step(arrays[task].x_train[:batch], arrays[task].y_train[:batch], task)
     assert learner._gradient.experimental_get_tracing_count() == 1
     assert learner._task_gradients.experimental_get_tracing_count() == 1
     assert learner._apply.experimental_get_tracing_count() == 1
-    memory = learner.store.inner.memory
+    memory = learner.store.memory
     assert memory._stabilize_step.experimental_get_tracing_count() == 1
     assert memory._recall_items.experimental_get_tracing_count() == 1
 
@@ -179,8 +192,8 @@ def test_compiled_steps_do_not_retrace_per_batch(tmp_path, data_dir):
 def test_replay_step_does_not_retrace(data_dir):
     config = tiny_config(data_dir, learner="replay", storage="real")
     stream = datasets.load_stream("mnist_rotations", data_dir=data_dir, batch_size=4, **TINY_STREAM)
-    plan = continual.plan_storage(config, stream.input_shape, len(stream))
-    learner = continual._build_learner(config, stream, plan, seed=0)
+    plan = continual.plan_storage(config, stream)
+    learner = continual.build_learner(config, stream, plan, seed=0)
     arrays = stream.task_arrays(0)
     for batch in (4, 2, 4, 3):
         learner.train_step(arrays.x_train[:batch], arrays.y_train[:batch], 0)
@@ -192,11 +205,11 @@ def test_adam_optimizer_trains_the_model(data_dir):
         data_dir,
         learner="replay",
         storage="real",
-        learner_config=LearnerConfig(learning_rate=1e-3, optimizer="adam", replay_batch_size=3),
+        learner_config={"learning_rate": 1e-3, "optimizer": "adam", "replay_batch_size": 3},
     )
     stream = datasets.load_stream("mnist_rotations", data_dir=data_dir, batch_size=4, **TINY_STREAM)
-    plan = continual.plan_storage(config, stream.input_shape, len(stream))
-    learner = continual._build_learner(config, stream, plan, seed=0)
+    plan = continual.plan_storage(config, stream)
+    learner = continual.build_learner(config, stream, plan, seed=0)
     assert type(learner.optimizer).__name__ == "Adam"
     before = [v.numpy().copy() for v in learner.model.trainable_variables]
     arrays = stream.task_arrays(0)

@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from recollect.datasets import sources
+from recollect import datasets
+from recollect.datasets import catalog
 
 MNIST_FILES = (
     "train-images-idx3-ubyte",
@@ -90,9 +91,9 @@ def write_cifar100(
     """Writes `cifar-100-python/{train,test,meta}` (or its .tar.gz); returns the truth."""
     rng = np.random.default_rng(seed)
     coarse_of = {
-        fine: c for c, fines in enumerate(sources.CIFAR100_SUPERCLASSES.values()) for fine in fines
+        fine: c for c, fines in enumerate(catalog.CIFAR100_SUPERCLASSES.values()) for fine in fines
     }
-    table = np.array([coarse_of[f] for f in sources.CIFAR100_CLASSES])
+    table = np.array([coarse_of[f] for f in catalog.CIFAR100_CLASSES])
     truth = {}
     blobs = {}
     for split, per_class in (("train", train_per_class), ("test", test_per_class)):
@@ -110,8 +111,8 @@ def write_cifar100(
         }
         blobs[split] = pickle.dumps(content, protocol=protocol)
     meta = {
-        b"fine_label_names": [n.encode() for n in sources.CIFAR100_CLASSES],
-        b"coarse_label_names": [n.encode() for n in sources.CIFAR100_SUPERCLASSES],
+        b"fine_label_names": [n.encode() for n in catalog.CIFAR100_CLASSES],
+        b"coarse_label_names": [n.encode() for n in catalog.CIFAR100_SUPERCLASSES],
     }
     blobs["meta"] = pickle.dumps(meta, protocol=protocol)
     _write_members(folder, "cifar-100-python", blobs, archive and "cifar-100-python.tar.gz")
@@ -136,7 +137,7 @@ def write_cifar10_pickles(
             content = {b"labels": labels[rows].tolist(), b"data": _cifar_rows(images[rows])}
             blobs[name] = pickle.dumps(content, protocol=2)
     blobs["batches.meta"] = pickle.dumps(
-        {b"label_names": [n.encode() for n in sources.CIFAR10_CLASSES]}, protocol=2
+        {b"label_names": [n.encode() for n in catalog.CIFAR10_CLASSES]}, protocol=2
     )
     _write_members(folder, "cifar-10-batches-py", blobs, archive and "cifar-10-python.tar.gz")
     return truth
@@ -165,7 +166,7 @@ def encode_image(array: np.ndarray, suffix: str) -> bytes:
 def write_image_folder(
     folder: Path,
     *,
-    class_names=sources.CIFAR10_CLASSES,
+    class_names=catalog.CIFAR10_CLASSES,
     train_per_class: int = 2,
     test_per_class: int = 1,
     suffix: str = ".png",
@@ -257,7 +258,7 @@ def write_omniglot_official(folder: Path, images: np.ndarray, *, zipped: bool) -
 
 
 def fake_tfds_load(name, data_dir):
-    """Stands in for `sources._tfds_load`: tiny splits shaped as tfds gives them."""
+    """Stands in for `tfds_source.load_splits`: tiny splits shaped as tfds gives them."""
     rng = np.random.default_rng(0)
     if name == "omniglot":
         labels = np.repeat([0, 1, 2], 4)  # 3 characters x 4 drawers; tfds order is shuffled.
@@ -283,3 +284,19 @@ def fake_tfds_load(name, data_dir):
             "coarse_label": np.arange(count) % 20,
         }
     return "3.0.2", splits, {"label": [str(i) for i in range(10)]}
+
+
+# Options that make the MNIST streams tiny enough for the fake data root.
+MNIST_OPTIONS = {"num_tasks": 3, "examples_per_task": 8}
+
+
+def load_uncached(root: Path, name: str, **kwargs):
+    """`load_stream` from the fake data root, without the cache unless asked."""
+    kwargs.setdefault("use_cache", False)
+    return datasets.load_stream(name, data_dir=root, **kwargs)
+
+
+def mnist_unit_images(root: Path) -> dict[str, np.ndarray]:
+    """The fake MNIST images as float32 in [0, 1], as the streams scale them."""
+    data = datasets.load_arrays("mnist", data_dir=root, use_cache=False).arrays
+    return {key: value.astype(np.float32) / 255.0 for key, value in data.items() if "x" in key}

@@ -1,27 +1,11 @@
-"""Tests for finding data: local layouts, tfds fallback, clear errors, raw cache."""
+"""Tests for finding data: local layouts, the data root, clear errors, raw cache."""
 
 import numpy as np
 import pytest
 
-from recollect.datasets import DataNotFoundError, load_arrays, sources
-from recollect.datasets.readers import CorruptDataError
+from recollect.datasets import DataNotFoundError, catalog, idx, load_arrays, sources
+from recollect.datasets.errors import CorruptDataError
 from tests.datasets import fakes
-
-
-@pytest.fixture(autouse=True)
-def _no_environment(monkeypatch):
-    monkeypatch.delenv(sources.DATA_DIR_ENV, raising=False)
-    monkeypatch.delenv(sources.CACHE_DIR_ENV, raising=False)
-
-
-@pytest.fixture
-def no_tfds(monkeypatch):
-    """tfds as it is without network: every load fails."""
-
-    def fail(name, data_dir):
-        raise ConnectionError(f"cannot download {name}")
-
-    monkeypatch.setattr(sources, "_tfds_load", fail)
 
 
 @pytest.mark.parametrize(
@@ -73,20 +57,6 @@ def test_wrong_sidecar_checksum_is_detected(tmp_path):
         load_arrays("omniglot", data_dir=tmp_path, use_cache=False)
 
 
-@pytest.mark.parametrize("gz", [False, True], ids=["plain", "gzip"])
-def test_mnist_arrays(tmp_path, gz):
-    truth = fakes.write_mnist(tmp_path / "mnist", num_train=30, num_test=10, gz=gz)
-    data = load_arrays("mnist", data_dir=tmp_path, use_cache=False)
-    np.testing.assert_array_equal(data.arrays["x_train"][..., 0], truth["x_train"])
-    np.testing.assert_array_equal(data.arrays["y_test"], truth["y_test"])
-    assert data.arrays["x_test"].shape == (10, 28, 28, 1)
-    assert data.arrays["y_train"].dtype == np.int32
-    assert data.metadata["format"] == "IDX"
-    assert sorted(data.metadata["files"]) == sorted(
-        f + (".gz" if gz else "") for f in fakes.MNIST_FILES
-    )
-
-
 def test_data_dir_may_be_the_data_set_folder_or_come_from_the_environment(tmp_path, monkeypatch):
     fakes.write_mnist(tmp_path / "mnist", num_train=10, num_test=10)
     direct = load_arrays("mnist", data_dir=tmp_path / "mnist", use_cache=False)
@@ -109,16 +79,8 @@ def test_cifar10_layouts(tmp_path, layout):
     data = load_arrays("cifar10", data_dir=tmp_path, use_cache=False)
     for key in ("x_train", "y_train", "x_test", "y_test"):
         np.testing.assert_array_equal(data.arrays[key], truth[key])
-    assert data.metadata["class_names"] == list(sources.CIFAR10_CLASSES)
+    assert data.metadata["class_names"] == list(catalog.CIFAR10_CLASSES)
     assert "note" not in data.metadata
-
-
-def test_jpeg_copy_is_flagged_in_metadata(tmp_path):
-    fakes.write_image_folder(tmp_path / "cifar10", suffix=".jpg", archive="cifar10-jpeg.tar.gz")
-    data = load_arrays("cifar10", data_dir=tmp_path, use_cache=False)
-    assert data.arrays["x_train"].shape == (20, 32, 32, 3)
-    assert data.metadata["image_suffixes"] == [".jpg"]
-    assert "CIFAR-10 (JPEG copy)" in data.metadata["note"]
 
 
 @pytest.mark.parametrize("layout", ["pickles", "pickles_archive", "png_folder"])
@@ -126,12 +88,12 @@ def test_cifar100_layouts_keep_coarse_labels(tmp_path, layout):
     folder = tmp_path / "cifar100"
     if layout == "png_folder":
         truth = fakes.write_image_folder(
-            folder, class_names=sources.CIFAR100_CLASSES, train_per_class=1, test_per_class=1
+            folder, class_names=catalog.CIFAR100_CLASSES, train_per_class=1, test_per_class=1
         )
         coarse_of = {
-            f: c for c, fs in enumerate(sources.CIFAR100_SUPERCLASSES.values()) for f in fs
+            f: c for c, fs in enumerate(catalog.CIFAR100_SUPERCLASSES.values()) for f in fs
         }
-        table = np.array([coarse_of[f] for f in sources.CIFAR100_CLASSES])
+        table = np.array([coarse_of[f] for f in catalog.CIFAR100_CLASSES])
         truth["coarse_train"] = table[truth["y_train"]]
     else:
         truth = fakes.write_cifar100(folder, archive=layout == "pickles_archive")
@@ -140,26 +102,6 @@ def test_cifar100_layouts_keep_coarse_labels(tmp_path, layout):
         np.testing.assert_array_equal(data.arrays[key], truth[key])
     assert len(data.metadata["class_names"]) == 100
     assert len(data.metadata["coarse_class_names"]) == 20
-
-
-def test_cifar100_superclass_table_is_a_partition():
-    fines = [f for group in sources.CIFAR100_SUPERCLASSES.values() for f in group]
-    assert len(sources.CIFAR100_SUPERCLASSES) == 20 and len(set(fines)) == 100
-    assert all(len(group) == 5 for group in sources.CIFAR100_SUPERCLASSES.values())
-
-
-def test_cifar_image_folder_with_wrong_class_count(tmp_path):
-    fakes.write_image_folder(tmp_path / "cifar10", class_names=("a", "b", "c"))
-    with pytest.raises(CorruptDataError, match="expected 10 class folders"):
-        load_arrays("cifar10", data_dir=tmp_path, use_cache=False)
-
-
-def test_without_data_root_tfds_is_tried_and_the_error_says_what_to_do(no_tfds):
-    with pytest.raises(DataNotFoundError) as error:
-        load_arrays("mnist", use_cache=False)
-    message = str(error.value)
-    assert "RECOLLECT_DATA_DIR is unset" in message and "cannot download mnist" in message
-    assert "train-images-idx3-ubyte" in message and "--data_dir" in message
 
 
 def test_local_source_without_root_does_not_try_tfds(no_tfds):
@@ -174,20 +116,6 @@ def test_unknown_data_set_and_source():
         load_arrays("mnist", source="web")
 
 
-def test_tfds_source(monkeypatch, tmp_path):
-    monkeypatch.setattr(sources, "_tfds_load", fakes.fake_tfds_load)
-    data = load_arrays("cifar100", source="tfds", cache_dir=tmp_path)
-    assert data.metadata["source"] == "tfds" and data.metadata["location"] == "tfds:cifar100"
-    assert data.metadata["tfds_version"] == "3.0.2"
-    assert data.arrays["x_train"].shape == (40, 32, 32, 3)
-    np.testing.assert_array_equal(data.arrays["coarse_test"], np.arange(20) % 20)
-    omniglot = load_arrays("omniglot", cache_dir=tmp_path)  # auto, no root: tfds.
-    assert omniglot.arrays["x"].shape == (3, 4, 28, 28, 1)
-    np.testing.assert_array_equal(omniglot.arrays["char_ids"], [1, 2, 3])
-    assert omniglot.arrays["alphabet_names"].tolist() == ["Alpha", "Zeta"]  # by first id.
-    np.testing.assert_array_equal(omniglot.arrays["alphabet"], [0, 0, 1])
-
-
 def test_raw_cache_is_used_and_keyed_by_file_content(tmp_path, monkeypatch):
     fakes.write_mnist(tmp_path / "mnist", num_train=10, num_test=10)
     cache = tmp_path / "cache"
@@ -198,7 +126,7 @@ def test_raw_cache_is_used_and_keyed_by_file_content(tmp_path, monkeypatch):
         raise AssertionError("the cache should have answered")
 
     with monkeypatch.context() as patch:
-        patch.setattr(sources.readers, "read_idx", no_read)
+        patch.setattr(idx, "read_idx", no_read)
         second = load_arrays("mnist", data_dir=tmp_path, cache_dir=cache)
     np.testing.assert_array_equal(first.arrays["x_train"], second.arrays["x_train"])
     assert first.metadata == second.metadata

@@ -136,3 +136,111 @@ def test_continuous_autoencoder_codes_are_float():
     assert z.dtype == tf.float32 and z.shape == (2, 7)
     assert codec.bits_per_item == 32 * 7
     assert codec.decode(z).shape == (2, 32, 32, 3)
+
+
+# ------------------------------------------------------------------ architecture
+@pytest.mark.parametrize(("input_shape", "expected"), [((8, 8, 1), "conv"), ((64,), "mlp")])
+def test_default_architecture_follows_the_input_rank(input_shape, expected):
+    codec = DiscreteAutoencoder(input_shape=input_shape, num_latents=4, num_categories=2)
+    assert codec.architecture == expected
+    assert codec.get_config()["architecture"] == expected
+
+
+@pytest.mark.parametrize("image_shape", [(28, 28, 1), (28, 28)])
+def test_mlp_on_images_has_the_flat_codecs_weights_and_decodes(image_shape):
+    kwargs = {"num_latents": 8, "num_categories": 4, "seed": 0}
+    keras.utils.set_random_seed(7)
+    flat = DiscreteAutoencoder(input_shape=(784,), **kwargs)
+    keras.utils.set_random_seed(7)
+    flat_mlp = DiscreteAutoencoder(input_shape=(784,), architecture="mlp", **kwargs)
+    keras.utils.set_random_seed(7)
+    image = DiscreteAutoencoder(input_shape=image_shape, architecture="mlp", **kwargs)
+    assert image.architecture == "mlp"
+    for other in (flat_mlp, image):
+        mine, theirs = flat.get_weights(), other.get_weights()
+        assert [w.shape for w in mine] == [w.shape for w in theirs]
+        for a, b in zip(mine, theirs, strict=True):
+            np.testing.assert_array_equal(a, b)
+    indices = np.random.default_rng(0).integers(0, 4, (5, 8))
+    decoded = image.decode(indices)
+    assert decoded.shape == (5, *image_shape)
+    np.testing.assert_array_equal(
+        decoded.numpy(), flat.decode(indices).numpy().reshape(5, *image_shape)
+    )
+    # Compiled too (a graph fuses the last dense layer with the sigmoid).
+    np.testing.assert_array_equal(
+        tf.function(image.decode)(indices).numpy(),
+        tf.function(flat.decode)(indices).numpy().reshape(5, *image_shape),
+    )
+    x = np.random.default_rng(1).random((5, *image_shape), dtype=np.float32)
+    assert float(image.distortion(x)) == float(flat.distortion(x.reshape(5, 784)))
+    np.testing.assert_array_equal(image.encode(x).numpy(), flat.encode(x.reshape(5, 784)).numpy())
+    assert image(x).shape == (5, *image_shape)
+    assert float(image.reconstruction_loss(x, training=False)) == float(
+        flat.reconstruction_loss(x.reshape(5, 784), training=False)
+    )
+
+
+@pytest.mark.parametrize("input_shape", [(28, 28, 1), (12, 10, 2), (28, 28), (64,)])
+@pytest.mark.parametrize(("c", "l"), [(4, 2), (3, 7)])
+def test_mlp_param_count_is_the_flat_shapes(input_shape, c, l):
+    flat_shape = (int(np.prod(input_shape)),)
+    expected = count_autoencoder_params(flat_shape, c * l)
+    assert count_autoencoder_params(input_shape, c * l, architecture="mlp") == expected
+    codec = DiscreteAutoencoder(
+        input_shape=input_shape, num_latents=c, num_categories=l, architecture="mlp"
+    )
+    assert sum(int(np.prod(v.shape)) for v in codec.trainable_variables) == expected
+    continuous = ContinuousAutoencoder(input_shape=input_shape, latent_size=c, architecture="mlp")
+    assert continuous.count_params() == count_autoencoder_params(flat_shape, c)
+    assert continuous.decode(continuous.encode(np.zeros((2, *input_shape)))).shape == (
+        2,
+        *input_shape,
+    )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"input_shape": (8, 8, 1), "architecture": "dense"}, "Expected architecture"),
+        ({"input_shape": (8, 8, 1), "architecture": 3}, "architecture=3"),
+        ({"input_shape": (64,), "architecture": "conv"}, "architecture='conv'"),
+        ({"input_shape": (8, 8), "architecture": "conv"}, "input_shape=\\(8, 8\\)"),
+        ({"input_shape": (8, 0, 1), "architecture": "mlp"}, "architecture='mlp'"),
+        ({"input_shape": (), "architecture": "mlp"}, "input_shape=\\(\\)"),
+    ],
+)
+def test_bad_architecture_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        DiscreteAutoencoder(num_latents=4, num_categories=2, **kwargs)
+    with pytest.raises(ValueError, match=message):
+        ContinuousAutoencoder(latent_size=4, **kwargs)
+    with pytest.raises(ValueError, match=message):
+        count_autoencoder_params(kwargs["input_shape"], 8, architecture=kwargs["architecture"])
+
+
+@pytest.mark.parametrize(
+    "cls_kwargs",
+    [
+        (DiscreteAutoencoder, {"num_latents": 6, "num_categories": 3}),
+        (ContinuousAutoencoder, {"latent_size": 5}),
+    ],
+)
+def test_mlp_on_images_round_trips_through_keras(tmp_path, cls_kwargs):
+    cls, kwargs = cls_kwargs
+    codec = cls(input_shape=(6, 6, 1), architecture="mlp", **kwargs)
+    assert codec.get_config()["architecture"] == "mlp"
+    path = str(tmp_path / "codec.keras")
+    codec.save(path)
+    loaded = keras.saving.load_model(path)
+    assert loaded.architecture == "mlp" and loaded.get_config() == codec.get_config()
+    x = np.random.default_rng(3).random((2, 6, 6, 1), dtype=np.float32)
+    np.testing.assert_allclose(loaded(x).numpy(), codec(x).numpy(), atol=1e-6)
+
+
+def test_config_without_architecture_keeps_the_default():
+    config = DiscreteAutoencoder(
+        input_shape=(8, 8, 1), num_latents=4, num_categories=2
+    ).get_config()
+    del config["architecture"]  # a config saved before the argument existed
+    assert DiscreteAutoencoder.from_config(config).architecture == "conv"

@@ -129,3 +129,11 @@ def test_memory_footprint_agrees_with_budget():
 def test_budget_errors(kwargs, message):
     with pytest.raises(ValueError, match=message):
         budget.best_code_shape(**kwargs)
+
+
+@pytest.mark.parametrize(("c", "l"), [(104, 4), (13, 16)])
+def test_mlp_param_count_on_images_is_the_flat_shapes(c, l):
+    flat = budget.default_param_count((784,))(c, l)
+    assert budget.default_param_count(MNIST, architecture="mlp")(c, l) == flat
+    assert budget.default_param_count((784,), architecture="mlp")(c, l) == flat
+    assert budget.default_param_count(MNIST)(c, l) != flat  # the conv codec by default

@@ -145,9 +145,7 @@ def test_footprint_counts_packed_bytes():
     )
     assert footprint.raw_example_bytes == 64
     assert footprint.incremental_storage_raw_examples == pytest.approx(40 / 64)
-    assert memory.footprint(bits_per_value=1).incremental_storage_raw_examples == pytest.approx(
-        5.0
-    )
+    assert memory.footprint(bits_per_value=1).incremental_storage_raw_examples == pytest.approx(5.0)
     with pytest.raises(ValueError, match="bits_per_value"):
         memory.footprint(bits_per_value=0)
 
@@ -330,3 +328,56 @@ def test_saved_model_loads_in_a_fresh_process_without_recollect(tmp_path):
     )
     assert out["recall_shape"] == [4, *SHAPE]
     assert set(out["labels"]) <= set(y.tolist())
+
+
+def test_mlp_codec_on_images_takes_and_returns_the_image_shape():
+    codec = DiscreteAutoencoder(
+        input_shape=SHAPE, num_latents=6, num_categories=4, seed=0, architecture="mlp"
+    )
+    memory = RecollectionMemory(codec, capacity=10, num_classes=10, num_tasks=3)
+    x, y, t = batch(4)
+    memory.observe(x, y, t)
+    rows = memory.recall_rows([0, 3])
+    assert rows["x"].shape == (2, *SHAPE)
+    np.testing.assert_allclose(
+        rows["x"].numpy(), memory.decode(memory.encode(x)).numpy()[[0, 3]], atol=1e-6
+    )
+    assert memory.stabilize(x, num_steps=2).shape == (2,)
+    x_hat, _, _ = memory.recall(5)
+    assert x_hat.shape == (5, *SHAPE)
+    assert memory.footprint().raw_example_bytes == 64
+    before = snapshot(memory)
+    with pytest.raises(ValueError, match="x of shape \\[batch, 8, 8, 1\\]"):
+        memory.observe(x.reshape(4, -1), y, t)
+    with pytest.raises(ValueError, match="x_new of shape"):
+        memory.stabilize(x.reshape(4, -1))
+    assert snapshot(memory) == before
+    clone = RecollectionMemory.from_config(memory.get_config())
+    assert clone.codec.architecture == "mlp" and clone.codec.input_spec_shape == SHAPE
+
+
+def test_mlp_codec_on_images_matches_a_flat_codec_fed_flattened_inputs():
+    def run(input_shape, architecture):
+        keras.utils.set_random_seed(11)
+        codec = DiscreteAutoencoder(
+            input_shape=input_shape,
+            num_latents=6,
+            num_categories=4,
+            seed=1,
+            architecture=architecture,
+        )
+        memory = RecollectionMemory(codec, capacity=6, num_classes=10, num_tasks=3, seed=2)
+        out = []
+        for step in range(3):
+            x, y, t = batch(4, seed=step)
+            x = x.reshape(4, *input_shape)
+            if int(memory.size()) > 0:
+                out.append(memory.stabilize(x, num_steps=2, batch_size=3))
+                out.append(memory.recall(3)[0].numpy().reshape(3, -1))
+            memory.observe(x, y, t)
+        return out, memory.get_weights()
+
+    image_out, image_weights = run(SHAPE, "mlp")
+    flat_out, flat_weights = run((64,), None)
+    for a, b in zip(image_out + image_weights, flat_out + flat_weights, strict=True):
+        np.testing.assert_array_equal(a, b)

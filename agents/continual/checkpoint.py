@@ -1,0 +1,145 @@
+"""One seed's state on disk: its progress and the checkpoint of its learner.
+
+Where this sits: `agents.continual.loop` makes a `SeedState` per seed, saves it
+after every task (and when asked to stop) and restores it on `--resume`.
+
+```
+workdir/seed_<s>/progress.json        Progress: position, accuracy rows, timings,
+                                      and the name of the checkpoint it belongs to
+workdir/seed_<s>/checkpoints/ckpt-N.* tf.train.Checkpoint(learner=...): model,
+                                      optimizers, store (buffer, codec), RNG state
+workdir/seed_<s>/result.json          written once the seed is finished
+```
+
+A new checkpoint is written before the progress file that names it, and the
+previous one is deleted only after, so a kill at any moment leaves a consistent
+pair on disk.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import signal
+from types import FrameType
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+
+@dataclasses.dataclass
+class Progress:
+    """Where a seed's run stands; saved with every checkpoint.
+
+    Attributes:
+        task: the task being trained (== num_tasks when all are done).
+        batch: the next batch of that task.
+        steps: training steps taken so far.
+        accuracy_matrix: row i: test accuracy on every task after task i.
+        initial_accuracy: test accuracy of the untrained model (for FWT).
+        wall_seconds: time spent in this seed, over every call.
+        train_seconds: time spent in `train_step`.
+        checkpoint: the checkpoint this progress belongs to, relative to the seed dir.
+        checkpoint_number: how many checkpoints were written.
+    """
+
+    task: int = 0
+    batch: int = 0
+    steps: int = 0
+    accuracy_matrix: list[list[float]] = dataclasses.field(default_factory=list)
+    initial_accuracy: list[float] | None = None
+    wall_seconds: float = 0.0
+    train_seconds: float = 0.0
+    checkpoint: str | None = None
+    checkpoint_number: int = 0
+
+
+class SeedState:
+    """A seed's learner checkpoint and progress file.
+
+    Args:
+        directory: workdir/seed_<s>.
+        learner: the seed's learner (a `tf.Module`: everything it tracks is saved).
+    """
+
+    def __init__(self, directory: str, learner: tf.Module) -> None:
+        self.directory = directory
+        self.progress_path = os.path.join(directory, "progress.json")
+        self.checkpoint = tf.train.Checkpoint(learner=learner)
+        self.progress = Progress()
+
+    def restore(self) -> bool:
+        """Loads the last saved progress and checkpoint; False when there is none."""
+        if not os.path.exists(self.progress_path):
+            return False
+        with open(self.progress_path, encoding="utf-8") as f:
+            progress = Progress(**json.load(f))
+        if progress.checkpoint:
+            path = os.path.join(self.directory, progress.checkpoint)
+            self.checkpoint.read(path).assert_consumed()
+        self.progress = progress
+        return True
+
+    def save(self) -> None:
+        """Writes a new checkpoint, then the progress file that points at it."""
+        progress = self.progress
+        progress.checkpoint_number += 1
+        name = os.path.join("checkpoints", f"ckpt-{progress.checkpoint_number}")
+        self.checkpoint.write(os.path.join(self.directory, name))
+        previous, progress.checkpoint = progress.checkpoint, name
+        write_json(self.progress_path, dataclasses.asdict(progress))
+        if previous:
+            for path in tf.io.gfile.glob(os.path.join(self.directory, previous) + ".*"):
+                os.remove(path)
+
+
+class StopSignal:
+    """Turns SIGINT / SIGTERM into a flag the run loop checks after each step."""
+
+    def __init__(self) -> None:
+        self.raised: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> StopSignal:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(ValueError):  # not the main thread: no handlers
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        del frame
+        self.raised = signum
+
+    def __exit__(self, *exc: object) -> bool:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        return False
+
+
+def write_json(path: str, value: Any) -> None:
+    """Writes value as JSON atomically (numpy scalars and arrays included)."""
+    tmp = f"{path}.tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(value, f, indent=2, default=_json_default)
+    os.replace(tmp, path)
+
+
+def read_json(path: str) -> Any:
+    """The JSON value in path."""
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, tuple):
+        return list(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")

@@ -1,0 +1,185 @@
+"""The frozen settings of a continual run, checked when they are made.
+
+Where this sits: `runners/continual.py` builds a `ContinualConfig` from flags (or a
+test builds one directly) and passes it to `agents.continual.run`. The learner's
+and the store's own settings are the config classes that `LEARNERS` and `STORES`
+name, so a new learner or store brings its settings with it.
+
+```
+ContinualConfig
+  stream, data_dir, data_seed, stream_options      which tasks (recollect.datasets)
+  model, model_options, multi_head                 the predictive model (agents.models)
+  learner, learner_config                          LEARNERS[learner].config_class(...)
+  storage, incremental_storage, store_config       STORES[storage].config_class(...)
+  batch_size, seeds, eval_batch_size               how it runs
+```
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from agents import models
+from agents.learners import LEARNERS, LearnerConfig
+from agents.stores import STORES
+from recollect import datasets
+
+
+def _expect(condition: bool, expected: str, received: str) -> None:
+    if not condition:
+        raise ValueError(f"Expected {expected}. Received: {received}")
+
+
+@dataclasses.dataclass(frozen=True)
+class ContinualConfig:
+    """Everything a continual run depends on; invalid values raise ValueError here.
+
+    Attributes:
+        stream: a `recollect.datasets.STREAM_NAMES` entry.
+        data_dir: data root (None: $RECOLLECT_DATA_DIR, else tensorflow_datasets).
+        data_seed: seeds the stream's construction (angles, samples); the same for
+            every run seed, so seeds differ only in the learner.
+        stream_options: fields of the stream's options class, e.g.
+            {"examples_per_task": 1000}.
+        batch_size: incoming examples per step.
+        model: a key of `agents.models.MODELS`.
+        model_options: keyword arguments of the model builder.
+        multi_head: restrict each task's outputs to its own classes.
+        learner: a key of `agents.learners.LEARNERS`.
+        learner_config: that learner's config, or a mapping of its fields
+            (None: its defaults).
+        storage: a key of `agents.stores.STORES` (for learners that keep a store).
+        incremental_storage: the storage budget in raw examples.
+        store_config: that store's config, or a mapping of its fields (None: its
+            defaults).
+        seeds: run seeds.
+        eval_batch_size: batch size of evaluation.
+    """
+
+    stream: str = "mnist_rotations"
+    data_dir: str | None = None
+    data_seed: int = 0
+    stream_options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    batch_size: int = 10
+    model: str = "mlp"
+    model_options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    multi_head: bool = False
+    learner: str = "replay"
+    learner_config: Any = None
+    storage: str = "recollections"
+    incremental_storage: float = 100.0
+    store_config: Any = None
+    seeds: tuple[int, ...] = (0,)
+    eval_batch_size: int = 1000
+
+    def __post_init__(self) -> None:
+        """Checks every setting and turns config mappings into the registered classes."""
+        _expect(
+            self.learner in LEARNERS,
+            f"--learner among {sorted(LEARNERS)}",
+            f"learner={self.learner!r}",
+        )
+        _expect(
+            self.storage in STORES,
+            f"--storage among {sorted(STORES)}",
+            f"storage={self.storage!r}",
+        )
+        object.__setattr__(
+            self, "learner_config", _as_config(self.learner_config, self.learner_class.config_class)
+        )
+        object.__setattr__(
+            self, "store_config", _as_config(self.store_config, STORES[self.storage].config_class)
+        )
+        object.__setattr__(self, "seeds", tuple(self.seeds))
+        object.__setattr__(self, "stream_options", dict(self.stream_options))
+        object.__setattr__(self, "model_options", dict(self.model_options))
+        self._check_run()
+
+    def _check_run(self) -> None:
+        _expect(
+            self.model in models.MODELS,
+            f"--model among {sorted(models.MODELS)}",
+            f"model={self.model!r}",
+        )
+        _expect(
+            self.stream in datasets.STREAM_NAMES,
+            f"--stream among {datasets.STREAM_NAMES}",
+            f"stream={self.stream!r}",
+        )
+        _expect(
+            bool(self.seeds) and all(isinstance(s, int) and s >= 0 for s in self.seeds),
+            "--seeds non-negative ints",
+            f"seeds={self.seeds!r}",
+        )
+        _expect(
+            len(set(self.seeds)) == len(self.seeds), "distinct --seeds", f"seeds={self.seeds!r}"
+        )
+        _expect(self.batch_size >= 1, "--batch_size >= 1", f"batch_size={self.batch_size}")
+        _expect(
+            self.eval_batch_size >= 1,
+            "--eval_batch_size >= 1",
+            f"eval_batch_size={self.eval_batch_size}",
+        )
+        _expect(
+            not self.uses_store or self.incremental_storage > 0,
+            f"--incremental_storage > 0 for {self.learner}",
+            f"incremental_storage={self.incremental_storage}",
+        )
+
+    @property
+    def learner_class(self) -> type:
+        """The registered learner class."""
+        return LEARNERS[self.learner]
+
+    @property
+    def uses_store(self) -> bool:
+        """Whether the learner keeps an episodic store."""
+        return self.learner_class.needs_store
+
+    def to_dict(self) -> dict:
+        """A JSON-ready dict; `from_dict` reads it back."""
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> ContinualConfig:
+        """The config a `to_dict` result describes."""
+        return cls(**values)
+
+    def first_difference(self, other: Mapping[str, Any]) -> str | None:
+        """'name: this != other' for the first setting that differs from a to_dict; else None."""
+        mine = _flatten(self.to_dict())
+        theirs = _flatten(dict(other))
+        for key in sorted(set(mine) | set(theirs)):
+            if mine.get(key) != theirs.get(key):
+                return f"{key}: {mine.get(key)!r} here, {theirs.get(key)!r} there"
+        return None
+
+
+def _as_config(value: Any, config_class: type) -> LearnerConfig:
+    if value is None:
+        return config_class()
+    if isinstance(value, config_class):
+        return value
+    if isinstance(value, Mapping):
+        known = {f.name for f in dataclasses.fields(config_class)}
+        unknown = sorted(set(value) - known)
+        _expect(
+            not unknown,
+            f"settings of {config_class.__name__} among {sorted(known)}",
+            f"unknown {unknown}",
+        )
+        return config_class(**value)
+    raise ValueError(f"Expected a {config_class.__name__} or a mapping. Received: {value!r}")
+
+
+def _flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out = {}
+    for key, value in values.items():
+        if isinstance(value, Mapping):
+            out.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out

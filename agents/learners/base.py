@@ -1,0 +1,211 @@
+"""The learner interface: a Keras model, its optimizer and one compiled step.
+
+Where this sits: `agents.continual` feeds each incoming batch to
+`learner.train_step(x, y, task)`, calls `learner.end_task(...)` at each task
+boundary and `learner.accuracy(...)` to evaluate. Each learner is one module of
+this package with its own frozen config; `agents.learners.LEARNERS` names them.
+
+```
+Learner (tf.Module: a checkpoint of it holds model, optimizer, store and state)
+  config_class    its frozen config (fields become runner flags)
+  needs_store     True: it replays from an episodic store (agents.stores)
+  write_policy()  how that store assigns rows (reservoir; GEM: a ring per task)
+  train_step      x float32 [B, *input_shape], y int [B], task int -> loss float
+  end_task        after the last batch of a task
+  footprint()     what it keeps beyond the model, as a recollect.Footprint
+```
+
+The model step is a `tf.function` with a fixed input signature (no retracing per
+batch) and runs on a GPU when TensorFlow sees one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import ClassVar
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from recollect import Footprint, ReservoirPolicy, WritePolicy
+from recollect.footprint import raw_example_bytes
+
+MASKED_LOGIT = -1e9
+OPTIMIZERS = {"sgd": keras.optimizers.SGD, "adam": keras.optimizers.Adam}
+
+
+def check_config(condition: bool, expected: str, received: str) -> None:
+    """Raises `ValueError("Expected {expected}. Received: {received}")` unless condition."""
+    if not condition:
+        raise ValueError(f"Expected {expected}. Received: {received}")
+
+
+@dataclasses.dataclass(frozen=True)
+class LearnerConfig:
+    """The predictive model's optimizer; every learner's config extends it.
+
+    Attributes:
+        learning_rate: step size of the predictive model's optimizer.
+        optimizer: sgd (plain SGD, as GEM) or adam.
+    """
+
+    learning_rate: float = 0.01
+    optimizer: str = "sgd"
+
+    def __post_init__(self) -> None:
+        """Checks the values; raises ValueError naming the flag to change."""
+        check_config(
+            self.optimizer in OPTIMIZERS,
+            f"--optimizer among {sorted(OPTIMIZERS)}",
+            f"optimizer={self.optimizer!r}",
+        )
+        check_config(
+            isinstance(self.learning_rate, int | float) and self.learning_rate > 0,
+            "--learning_rate > 0",
+            f"learning_rate={self.learning_rate!r}",
+        )
+
+
+class Learner(tf.Module):
+    """Base learner: a Keras model trained with SGD (or Adam), one compiled step.
+
+    Args:
+        model: a Keras model mapping x [B, *input_shape] to logits [B, num_classes].
+        config: the learner's `config_class` instance.
+        store: an episodic store (`agents.stores`) when `needs_store`, else None.
+        task_masks: optional float32 [num_tasks, num_classes] 0/1: the classes each
+            task may predict (multi-head protocols); None for one shared head.
+
+    Raises:
+        ValueError: a store missing or of the wrong kind, or masks of another shape.
+    """
+
+    config_class: ClassVar[type[LearnerConfig]] = LearnerConfig
+    needs_store: ClassVar[bool] = False
+
+    @classmethod
+    def write_policy(cls, *, num_tasks: int, capacity: int) -> WritePolicy:
+        """The write policy this learner's store needs: reservoir sampling by default."""
+        del num_tasks, capacity
+        return ReservoirPolicy()
+
+    def __init__(
+        self,
+        model: keras.Model,
+        *,
+        config: LearnerConfig,
+        store: tf.Module | None = None,
+        task_masks: np.ndarray | None = None,
+    ) -> None:
+        super().__init__(name=type(self).__name__)
+        if not isinstance(config, self.config_class):
+            raise ValueError(
+                f"Expected a {self.config_class.__name__} for {type(self).__name__}. "
+                f"Received: {config!r}"
+            )
+        if self.needs_store and store is None:
+            raise ValueError(
+                f"Expected an episodic store for {type(self).__name__}. Received: None"
+            )
+        self.model = model
+        self.config = config
+        self.store = store
+        self.optimizer = OPTIMIZERS[config.optimizer](learning_rate=config.learning_rate)
+        self.optimizer.build(model.trainable_variables)
+        num_classes = int(model.output_shape[-1])
+        self.task_masks = (
+            None if task_masks is None else tf.constant(np.asarray(task_masks, np.float32))
+        )
+        if self.task_masks is not None and self.task_masks.shape[1] != num_classes:
+            raise ValueError(
+                f"Expected task_masks of shape [num_tasks, {num_classes}]. Received: "
+                f"{self.task_masks.shape}"
+            )
+        x_spec, label_spec = self.input_spec(), tf.TensorSpec([None], tf.int32)
+        self._step = tf.function(self._step_graph, input_signature=[x_spec, label_spec, label_spec])
+        self._predict = tf.function(
+            self._predict_graph, input_signature=[x_spec, tf.TensorSpec([], tf.int32)]
+        )
+
+    def input_spec(self, *outer: int | None) -> tf.TensorSpec:
+        """float32 [*outer, None, *input_shape]: a batch of the model's inputs."""
+        return tf.TensorSpec([*outer, None, *self.model.input_shape[1:]], tf.float32)
+
+    # ----------------------------------------------------------- graph parts
+    def masked_logits(self, logits: tf.Tensor, tasks: tf.Tensor) -> tf.Tensor:
+        """Sets logits outside each example's task classes to a large negative value."""
+        if self.task_masks is None:
+            return logits
+        mask = tf.gather(self.task_masks, tasks)
+        return logits + (1.0 - mask) * MASKED_LOGIT
+
+    def cross_entropy(self, logits: tf.Tensor, y: tf.Tensor, tasks: tf.Tensor) -> tf.Tensor:
+        """Mean cross-entropy of the task-masked logits. float32 []."""
+        masked = self.masked_logits(logits, tasks)
+        return tf.reduce_mean(
+            tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=masked)
+        )
+
+    def extra_loss(self, x: tf.Tensor, tasks: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
+        """Regulariser added to the cross-entropy (EWC, LwF). float32 [].
+
+        Args:
+            x: the step's inputs.
+            tasks: int32 [B] task ids.
+            logits: float32 [B, num_classes], the model's unmasked logits.
+        """
+        del x, tasks, logits
+        return tf.constant(0.0)
+
+    def _step_graph(self, x: tf.Tensor, y: tf.Tensor, tasks: tf.Tensor) -> tf.Tensor:
+        variables = self.model.trainable_variables
+        with tf.GradientTape() as tape:
+            raw_logits = self.model(x, training=True)
+            loss = self.cross_entropy(raw_logits, y, tasks)
+            total = loss + self.extra_loss(x, tasks, raw_logits)
+        self.optimizer.apply(tape.gradient(total, variables), variables)
+        return loss
+
+    def _predict_graph(self, x: tf.Tensor, task: tf.Tensor) -> tf.Tensor:
+        tasks = tf.fill([tf.shape(x)[0]], task)
+        return tf.argmax(
+            self.masked_logits(self.model(x, training=False), tasks), axis=-1, output_type=tf.int32
+        )
+
+    # ------------------------------------------------------------ public API
+    def train_step(self, x: np.ndarray, y: np.ndarray, task: int) -> float:
+        """One online step on an incoming batch. Returns the model's loss."""
+        tasks = np.full(len(y), task, np.int32)
+        return float(self._step(x, np.asarray(y, np.int32), tasks))
+
+    def end_task(self, task: int, x_train: np.ndarray, y_train: np.ndarray) -> None:
+        """Called after the last batch of `task` with that task's training data."""
+        del task, x_train, y_train
+
+    def accuracy(self, x: np.ndarray, y: np.ndarray, task: int, *, batch_size: int = 1000) -> float:
+        """Test accuracy on one task's data (with that task's output mask)."""
+        correct = 0
+        for start in range(0, len(y), batch_size):
+            predicted = self._predict(x[start : start + batch_size], tf.constant(task, tf.int32))
+            correct += int(np.sum(predicted.numpy() == y[start : start + batch_size]))
+        return correct / max(len(y), 1)
+
+    def footprint(self) -> Footprint:
+        """What the learner keeps beyond the model: its store's, or nothing."""
+        if self.store is not None:
+            return self.store.footprint()
+        return Footprint(kind="none", raw_example_bytes=self.raw_example_bytes())
+
+    def report(self) -> dict[str, int | float]:
+        """Counters worth reporting with the results (GEM: projections); none here."""
+        return {}
+
+    def raw_example_bytes(self) -> float:
+        """Bytes of one raw 8-bit input of the model's input shape."""
+        return raw_example_bytes(math.prod(self.model.input_shape[1:]))
+
+    def parameter_bytes(self) -> int:
+        """Bytes of the model's trainable parameters as float32."""
+        return 4 * sum(int(np.prod(v.shape)) for v in self.model.trainable_variables)

@@ -1,0 +1,237 @@
+"""The codecs' encoder and decoder stacks, and their parameter counts.
+
+Where this sits: `autoencoder.py` builds its encoder and decoder here; `budget.py`
+counts |theta|(c, l) here without building a model. Nothing here holds state.
+
+```
+conv  x [B, H, W, C] --conv5/2--conv5/2--conv5/2--flatten--dense--> [B, units]
+      [B, units] --dense--reshape [B, ceil(H/8), ceil(W/8), f]
+                 --deconv5/2--deconv5/2--deconv5/2--crop--> logits [B, H, W, C]
+mlp   x [B, *input_shape] --(flatten)--dense h--dense h--dense--> [B, units]
+      [B, units] --dense h--dense h--dense n--(reshape)--> logits [B, *input_shape]
+```
+
+n = prod(input_shape). The mlp's flatten and reshape exist only when input_shape
+has more than one axis; they hold no weights, so an mlp codec on (28, 28, 1) has
+exactly the weights (same layers, same order, same initial values under one seed)
+of an mlp codec on (784,).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import keras
+
+KERNEL_SIZE = 5
+NUM_STAGES = 3  # three stride-2 convs, three stride-2 transposed convs
+ARCHITECTURES = ("conv", "mlp")
+
+
+def resolve_architecture(
+    input_shape: Sequence[int], architecture: str | None = None
+) -> tuple[tuple[int, ...], str]:
+    """Checks an input shape against an architecture and resolves the default.
+
+    Args:
+        input_shape: (H, W, C) for "conv"; any non-empty shape for "mlp".
+        architecture: "conv", "mlp", or None for "conv" on a 3-D input_shape and
+            "mlp" on a 1-D one.
+
+    Returns:
+        (input_shape as a tuple of ints, "conv" or "mlp").
+
+    Raises:
+        ValueError: on an unknown architecture, or an input_shape it cannot take.
+    """
+    if architecture is not None and architecture not in ARCHITECTURES:
+        raise ValueError(
+            f"Expected architecture 'conv', 'mlp' or None. Received: architecture={architecture!r}"
+        )
+    try:
+        shape = tuple(int(d) for d in input_shape)
+    except (TypeError, ValueError):
+        shape = ()
+    positive = bool(shape) and min(shape) >= 1
+    if architecture is None:
+        if len(shape) not in (1, 3) or not positive:
+            raise ValueError(
+                "Expected input_shape (height, width, channels) for images or (features,) "
+                f"for vectors. Received: input_shape={input_shape!r}"
+            )
+        return shape, "conv" if len(shape) == 3 else "mlp"
+    if architecture == "conv" and (len(shape) != 3 or not positive):
+        raise ValueError(
+            "Expected input_shape (height, width, channels) for architecture='conv'. "
+            f"Received: input_shape={input_shape!r}"
+        )
+    if not positive:
+        raise ValueError(
+            "Expected input_shape a non-empty shape of sizes >= 1 for architecture='mlp'. "
+            f"Received: input_shape={input_shape!r}"
+        )
+    return shape, architecture
+
+
+def default_filters(num_latents: int, num_categories: int) -> int:
+    """The paper's filter count per conv layer: c * l / 4 (at least 1).
+
+    Args:
+        num_latents: c.
+        num_categories: l.
+
+    Returns:
+        int >= 1.
+    """
+    return max(1, (num_latents * num_categories) // 4)
+
+
+def count_autoencoder_params(
+    input_shape: Sequence[int],
+    bottleneck: int,
+    *,
+    filters: int | None = None,
+    hidden_units: int | None = None,
+    architecture: str | None = None,
+) -> int:
+    """Parameters of an autoencoder built by this module, without building it.
+
+    Args:
+        input_shape: (H, W, C) or (n,); any shape for architecture "mlp".
+        bottleneck: width of the code layer: c * l for the discrete
+            autoencoder, h for the continuous one.
+        filters: conv filters; default bottleneck // 4.
+        hidden_units: dense units of the mlp; default bottleneck.
+        architecture: "conv", "mlp" or None (as `resolve_architecture`).
+
+    Returns:
+        int, trainable parameters of encoder + decoder. An mlp on an input shape
+        counts the same as an mlp on that shape flattened.
+
+    Raises:
+        ValueError: as `resolve_architecture`.
+    """
+    shape, architecture = resolve_architecture(input_shape, architecture)
+    if architecture == "conv":
+        return _count_conv(shape, bottleneck, filters or max(1, bottleneck // 4))
+    return _count_mlp(math.prod(shape), bottleneck, hidden_units or bottleneck)
+
+
+def _count_conv(shape: tuple[int, ...], bottleneck: int, f: int) -> int:
+    height, width, channels = shape
+    cells = reduced_size(height) * reduced_size(width)
+    conv = KERNEL_SIZE * KERNEL_SIZE
+    encoder = (conv * channels * f + f) + 2 * (conv * f * f + f) + cells * f * bottleneck
+    encoder += bottleneck
+    decoder = bottleneck * cells * f + cells * f + 2 * (conv * f * f + f)
+    decoder += conv * f * channels + channels
+    return encoder + decoder
+
+
+def _count_mlp(features: int, bottleneck: int, h: int) -> int:
+    encoder = (features * h + h) + (h * h + h) + (h * bottleneck + bottleneck)
+    decoder = (bottleneck * h + h) + (h * h + h) + (h * features + features)
+    return encoder + decoder
+
+
+def reduced_size(size: int) -> int:
+    """Spatial size after NUM_STAGES stride-2 convs with "same" padding.
+
+    Args:
+        size: an input height or width.
+
+    Returns:
+        ceil(size / 8).
+    """
+    return math.ceil(size / 2**NUM_STAGES)
+
+
+def build_encoder(
+    shape: tuple[int, ...],
+    out_units: int,
+    *,
+    architecture: str,
+    filters: int,
+    hidden_units: int,
+    name: str,
+) -> keras.Sequential:
+    """The encoder stack: float32 [B, *shape] -> float32 [B, out_units].
+
+    Args:
+        shape: the input shape, checked by `resolve_architecture`.
+        out_units: width of the code layer.
+        architecture: "conv" or "mlp".
+        filters: conv filters per layer.
+        hidden_units: dense units per hidden layer of the mlp.
+        name: the model's name.
+
+    Returns:
+        A built `keras.Sequential`.
+    """
+    if architecture == "conv":
+        layers = [
+            keras.layers.Conv2D(filters, KERNEL_SIZE, strides=2, padding="same", activation="relu")
+            for _ in range(NUM_STAGES)
+        ]
+        layers += [keras.layers.Flatten(), keras.layers.Dense(out_units)]
+    else:
+        layers = [keras.layers.Flatten()] if len(shape) > 1 else []
+        layers += [
+            keras.layers.Dense(hidden_units, activation="relu"),
+            keras.layers.Dense(hidden_units, activation="relu"),
+            keras.layers.Dense(out_units),
+        ]
+    return keras.Sequential([keras.Input(shape), *layers], name=name)
+
+
+def build_decoder(
+    shape: tuple[int, ...],
+    in_units: int,
+    *,
+    architecture: str,
+    filters: int,
+    hidden_units: int,
+    name: str,
+) -> keras.Sequential:
+    """The decoder stack: float32 [B, in_units] -> float32 logits [B, *shape].
+
+    Args:
+        shape: the output (input) shape, checked by `resolve_architecture`.
+        in_units: width of the code layer.
+        architecture: "conv" or "mlp".
+        filters: conv filters per layer.
+        hidden_units: dense units per hidden layer of the mlp.
+        name: the model's name.
+
+    Returns:
+        A built `keras.Sequential`.
+    """
+    if architecture == "conv":
+        layers = _conv_decoder_layers(shape, filters)
+    else:
+        layers = [
+            keras.layers.Dense(hidden_units, activation="relu"),
+            keras.layers.Dense(hidden_units, activation="relu"),
+            keras.layers.Dense(math.prod(shape)),
+        ]
+        if len(shape) > 1:
+            layers.append(keras.layers.Reshape(shape))
+    return keras.Sequential([keras.Input((in_units,)), *layers], name=name)
+
+
+def _conv_decoder_layers(shape: tuple[int, ...], filters: int) -> list[keras.layers.Layer]:
+    height, width, channels = shape
+    rows, cols = reduced_size(height), reduced_size(width)
+    return [
+        keras.layers.Dense(rows * cols * filters, activation="relu"),
+        keras.layers.Reshape((rows, cols, filters)),
+        keras.layers.Conv2DTranspose(
+            filters, KERNEL_SIZE, strides=2, padding="same", activation="relu"
+        ),
+        keras.layers.Conv2DTranspose(
+            filters, KERNEL_SIZE, strides=2, padding="same", activation="relu"
+        ),
+        keras.layers.Conv2DTranspose(channels, KERNEL_SIZE, strides=2, padding="same"),
+        keras.layers.Cropping2D(((0, rows * 8 - height), (0, cols * 8 - width))),
+    ]

@@ -1,0 +1,140 @@
+"""The tensorflow_datasets path: used when no local data root is given, or when asked.
+
+Where this sits: `sources.locate` returns `locate(...)` of this module for
+`source="tfds"`, or for `"auto"` without a data root; nothing is downloaded until
+the `Located.read` runs, so a stream already in the cache needs no network.
+
+```
+tfds.builder(name, data_dir).download_and_prepare()
+    --> as_dataset(split, batch_size=-1) as numpy, for train and test
+    --> the arrays the local formats return:
+        mnist, cifar10, cifar100   image -> x_<split>, label -> y_<split>,
+                                   coarse_label -> coarse_<split> (CIFAR-100)
+        omniglot                   both splits pooled, ordered by character id, and
+                                   downsampled as `omniglot.assemble_omniglot` does
+```
+
+Any tfds failure (no network, no package, a broken download) raises one
+`DataNotFoundError` saying why tfds was tried and what failed.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from recollect.datasets.errors import CorruptDataError, DataNotFoundError
+from recollect.datasets.formats import Decoded, Located
+from recollect.datasets.omniglot import assemble_omniglot
+
+# split -> feature -> array, and class-label feature -> class names.
+Splits = dict[str, dict[str, np.ndarray]]
+LabelNames = dict[str, list[str]]
+
+
+def load_splits(name: str, data_dir: str | os.PathLike | None) -> tuple[str, Splits, LabelNames]:
+    """Loads every split of a tfds data set as numpy (downloading when needed).
+
+    Args:
+        name: the tfds name, e.g. `mnist`.
+        data_dir: tfds's data directory; None for its default.
+
+    Returns:
+        (version, split -> feature -> array, class-label feature -> names).
+    """
+    import tensorflow_datasets as tfds  # Imported here: slow, and only this path needs it.
+
+    builder = tfds.builder(name, data_dir=None if data_dir is None else os.fspath(data_dir))
+    builder.download_and_prepare()
+    splits = {
+        split: tfds.as_numpy(builder.as_dataset(split=split, batch_size=-1))
+        for split in ("train", "test")
+    }
+    names = {
+        key: list(feature.names)
+        for key, feature in builder.info.features.items()
+        if isinstance(feature, tfds.features.ClassLabel)
+    }
+    return str(builder.version), splits, names
+
+
+def locate(
+    name: str,
+    data_dir: str | os.PathLike | None,
+    *,
+    reason: str,
+    message: Callable[[str], str],
+) -> Located:
+    """Returns where tfds would read data set `name` from, without downloading it.
+
+    Args:
+        name: `mnist`, `cifar10`, `cifar100` or `omniglot`.
+        data_dir: tfds's data directory; None for its default.
+        reason: why tfds is used, for the error message (e.g. "no data_dir ...").
+        message: the problem -> the whole error message (data set, expected files).
+
+    Returns:
+        The location; its `read` raises `DataNotFoundError` when tfds fails.
+    """
+    try:
+        package = importlib.metadata.version("tensorflow-datasets")
+    except importlib.metadata.PackageNotFoundError:
+        package = "missing"
+
+    def read() -> Decoded:
+        try:
+            version, splits, names = load_splits(name, data_dir)
+        except Exception as err:  # Any tfds failure means "no data here".
+            problem = (
+                f"{reason[0].upper()}{reason[1:]}, so tensorflow_datasets was tried "
+                f"(tfds.builder('{name}').download_and_prepare()) and failed: "
+                f"{type(err).__name__}: {err}"
+            )
+            raise DataNotFoundError(message(problem)) from err
+        arrays, metadata = _CONVERTERS[name](splits, names)
+        return arrays, {**metadata, "tfds_version": version}
+
+    fingerprint = f"tfds:{name}:{package}:{data_dir}"
+    return Located(name, "tfds", f"tfds:{name}", "tfds", fingerprint, {}, read)
+
+
+def _image_set(splits: Splits, names: LabelNames) -> Decoded:
+    arrays = {}
+    for split in ("train", "test"):
+        arrays[f"x_{split}"] = np.asarray(splits[split]["image"], dtype=np.uint8)
+        arrays[f"y_{split}"] = np.asarray(splits[split]["label"], dtype=np.int32)
+        if "coarse_label" in splits[split]:
+            arrays[f"coarse_{split}"] = np.asarray(splits[split]["coarse_label"], dtype=np.int32)
+    metadata: dict[str, Any] = {"class_names": names.get("label", [])}
+    return arrays, metadata
+
+
+def _omniglot(splits: Splits, names: LabelNames) -> Decoded:
+    # tfds's `label` is the official character id minus one; its `alphabet` indexes
+    # the sorted alphabet names. Tasks follow the official id order instead.
+    images = np.concatenate([splits[s]["image"] for s in ("train", "test")])
+    labels = np.concatenate([splits[s]["label"] for s in ("train", "test")])
+    alphabets = np.concatenate([splits[s]["alphabet"] for s in ("train", "test")])
+    order = np.argsort(labels, kind="stable")
+    char_ids, counts = np.unique(labels, return_counts=True)
+    if len(set(counts.tolist())) != 1:
+        raise CorruptDataError(f"tfds omniglot: characters have {sorted(set(counts))} drawers")
+    drawers = int(counts[0])
+    white = images[order, :, :, 0].reshape(len(char_ids), drawers, *images.shape[1:3]) > 127
+    first = alphabets[order].reshape(len(char_ids), drawers)[:, 0]
+    tfds_order = list(dict.fromkeys(first.tolist()))
+    alphabet_of = np.array([tfds_order.index(a) for a in first])
+    alphabet_names = [names["alphabet"][a] for a in tfds_order]
+    return assemble_omniglot(white, char_ids + 1, alphabet_of, alphabet_names), {}
+
+
+_CONVERTERS: dict[str, Callable[[Splits, LabelNames], Decoded]] = {
+    "mnist": _image_set,
+    "cifar10": _image_set,
+    "cifar100": _image_set,
+    "omniglot": _omniglot,
+}

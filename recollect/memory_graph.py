@@ -1,0 +1,150 @@
+"""The memory's compiled core: graph functions over the codec and the buffer.
+
+Where this sits: `RecollectionMemory` compiles these once, in `__init__`, and its
+eager methods call them after checking their arguments; `export.py` traces
+`recall` into the SavedModel's `recall` signature. Nothing here checks input:
+callers validate first.
+
+```
+encode_packed   x float32 [B, *input_shape] -> encoder -> argmax -> pack -> uint8 [B, ceil(k/8)]
+stabilize_step  x float32 [B, *input_shape] -> reconstruction loss -> one Adam step -> float32 []
+recall          n int32 [], task int32 [] (-1: any) -> policy rows int64 [n] -> items_at
+items_at        rows int64 [m] -> buffer.read -> unpack -> decoder -> x float32 [m, *input_shape]
+                (or the packed codes uint8 [m, ceil(k/8)]), side fields [m, ...], "rows"
+write           {field: [B, ...]} -> policy rows -> one scatter per field -> int64 [B]
+```
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import keras
+import tensorflow as tf
+
+from recollect import bits
+from recollect.memory_layout import MemoryParts, codes_field
+
+
+class CompiledFunctions(NamedTuple):
+    """The memory's `tf.function`s, each with a fixed input signature."""
+
+    encode_packed: Callable[[tf.Tensor], tf.Tensor]
+    stabilize_step: Callable[[tf.Tensor], tf.Tensor]
+    recall_items: Callable[[tf.Tensor, tf.Tensor], dict[str, tf.Tensor]]
+    recall_codes: Callable[[tf.Tensor, tf.Tensor], dict[str, tf.Tensor]]
+    read_rows: Callable[[tf.Tensor], dict[str, tf.Tensor]]
+    write: Callable[[dict[str, tf.Tensor]], tf.Tensor]
+
+
+def items_at(parts: MemoryParts, rows: tf.Tensor, *, decode: bool) -> dict[str, tf.Tensor]:
+    """Side fields and decoded inputs (or packed codes) at the given rows.
+
+    Args:
+        parts: the memory's parts.
+        rows: int64 [m], rows that hold items.
+        decode: decode the codes (True) or return the packed bytes.
+
+    Returns:
+        dict: side field -> [m, ...], and encoded input name -> float32
+        [m, *input_shape] (or `<name>_codes` -> uint8 [m, ceil(k/8)]).
+    """
+    codec = parts.codec
+    stored = parts.buffer.read(rows)
+    out = {name: stored[name] for name in parts.side_fields}
+    for name in parts.encoded_inputs:
+        packed = stored[codes_field(name)]
+        if decode:
+            indices = bits.unpack_codes(packed, codec.num_latents, codec.num_categories)
+            out[name] = codec.decode(indices)
+        else:
+            out[codes_field(name)] = packed
+    return out
+
+
+def recall(
+    parts: MemoryParts, n: tf.Tensor, task: tf.Tensor, *, decode: bool
+) -> dict[str, tf.Tensor]:
+    """Draws n stored items uniformly (of `task`, or any task when task < 0).
+
+    Args:
+        parts: the memory's parts.
+        n: int32 [], items to draw (with replacement).
+        task: int32 [], a task id, or -1 for any task.
+        decode: decode the codes (True) or return the packed bytes.
+
+    Returns:
+        `items_at`'s dict for the drawn rows, plus "rows" -> int64 [n].
+    """
+    buffer, policy = parts.buffer, parts.buffer.policy
+    by_task = "task" in parts.side_fields
+    if by_task:
+        available = tf.cond(task < 0, buffer.size, lambda: buffer.task_size(tf.maximum(task, 0)))
+    else:
+        available = buffer.size()
+    tf.debugging.assert_positive(
+        available, message="recall: the memory holds no item (of this task) to recall"
+    )
+    tf.debugging.assert_positive(n, message="recall: n must be >= 1")
+    random_bits = buffer._random_bits(n)
+    if by_task:
+        rows = tf.cond(
+            task < 0,
+            lambda: policy.sample_rows(buffer, n, None, random_bits),
+            lambda: policy.sample_rows(buffer, n, task, random_bits),
+        )
+    else:
+        rows = policy.sample_rows(buffer, n, None, random_bits)
+    return {**items_at(parts, rows, decode=decode), "rows": rows}
+
+
+def compile_functions(
+    parts: MemoryParts, optimizer: keras.optimizers.Optimizer
+) -> CompiledFunctions:
+    """Compiles the memory's graph functions with fixed input signatures.
+
+    Args:
+        parts: the memory's parts.
+        optimizer: the optimizer `stabilize_step` applies, built on the codec's
+            trainable variables.
+
+    Returns:
+        `CompiledFunctions`; none retraces across batch sizes.
+    """
+    codec = parts.codec
+    input_spec = tf.TensorSpec([None, *codec.input_spec_shape], tf.float32)
+    recall_spec = [tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.int32)]
+
+    @tf.function(input_signature=[input_spec])
+    def encode_packed(x: tf.Tensor) -> tf.Tensor:
+        return bits.pack_codes(codec.encode(x), codec.num_categories)
+
+    @tf.function(input_signature=[input_spec])
+    def stabilize_step(x: tf.Tensor) -> tf.Tensor:
+        with tf.GradientTape() as tape:
+            loss = codec.reconstruction_loss(x, training=True)
+        variables = codec.trainable_variables
+        optimizer.apply(tape.gradient(loss, variables), variables)
+        return loss
+
+    @tf.function(input_signature=recall_spec)
+    def recall_items(n: tf.Tensor, task: tf.Tensor) -> dict[str, tf.Tensor]:
+        return recall(parts, n, task, decode=True)
+
+    @tf.function(input_signature=recall_spec)
+    def recall_codes(n: tf.Tensor, task: tf.Tensor) -> dict[str, tf.Tensor]:
+        return recall(parts, n, task, decode=False)
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.int64)])
+    def read_rows(rows: tf.Tensor) -> dict[str, tf.Tensor]:
+        return items_at(parts, rows, decode=True)
+
+    write_spec = {
+        name: tf.TensorSpec([None, *spec.shape], spec.dtype)
+        for name, spec in parts.buffer.fields.items()
+    }
+    write = tf.function(parts.buffer.write_unchecked, input_signature=[write_spec])
+    return CompiledFunctions(
+        encode_packed, stabilize_step, recall_items, recall_codes, read_rows, write
+    )

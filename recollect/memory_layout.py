@@ -1,0 +1,275 @@
+"""A memory's layout: its buffer fields, what they cost, and checks against them.
+
+Where this sits: between the caller and `RecollectionMemory`. Its `__init__` lays
+out the buffer's fields here and `footprint()` counts their bytes here; `observe`,
+`recall`, `recall_rows` and `stabilize` check their arguments here first. Every
+check raises `ValueError("Expected ... Received: ...")` or returns the checked
+values; none changes any state, so a bad call leaves the memory as it was.
+
+Buffer fields of a memory (one row per item, k = c * ceil(log2 l) bits a code):
+
+```
+supervised    codes uint8 [capacity, ceil(k/8)]   label int32 [capacity]   task int32 [capacity]
+side_fields   codes uint8 [capacity, ceil(k/8)]   <name>_codes uint8 [capacity, ceil(k/8)] ...
+              (one codes field per encoded input)  + the side fields, e.g. action, reward
+```
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import NamedTuple
+
+import numpy as np
+import tensorflow as tf
+
+from recollect import bits
+from recollect.autoencoder import DiscreteAutoencoder
+from recollect.footprint import Footprint, raw_example_bytes
+from recollect.index_buffer import Field, IndexBuffer, supervised_fields
+from recollect.tensor_types import TensorLike
+
+CODES = "codes"
+
+
+class MemoryParts(NamedTuple):
+    """A memory's parts, as its graph functions and its footprint read them.
+
+    Attributes:
+        codec: the discrete autoencoder.
+        buffer: the index buffer of packed codes and side fields.
+        side_fields: the buffer's fields other than codes.
+        encoded_inputs: names of the inputs stored as codes ("x" first).
+    """
+
+    codec: DiscreteAutoencoder
+    buffer: IndexBuffer
+    side_fields: Mapping[str, Field]
+    encoded_inputs: tuple[str, ...]
+
+
+def codes_field(name: str) -> str:
+    """Buffer field that stores the codes of encoded input `name`.
+
+    Args:
+        name: an encoded input, e.g. "x" or "next_x".
+
+    Returns:
+        "codes" for "x", else "<name>_codes".
+    """
+    return CODES if name == "x" else f"{name}_codes"
+
+
+def memory_fields(
+    *,
+    code_bytes: int,
+    encoded_inputs: tuple[str, ...],
+    num_classes: int | None,
+    num_tasks: int | None,
+    side_fields: Mapping[str, Field | dict] | None,
+) -> tuple[dict[str, Field], dict[str, Field]]:
+    """Lays out a memory's buffer: its side fields and all of its fields.
+
+    Args:
+        code_bytes: ceil(k / 8), bytes of one packed code.
+        encoded_inputs: names of the inputs stored as codes, "x" among them.
+        num_classes: labels are in [0, num_classes) (supervised items).
+        num_tasks: task ids are in [0, num_tasks) (supervised items).
+        side_fields: dict name -> `Field` (or its config) replacing the supervised
+            label and task, or None for supervised items.
+
+    Returns:
+        (side fields, every buffer field): dicts name -> `Field`.
+
+    Raises:
+        ValueError: without "x" among encoded_inputs, without num_classes and
+            num_tasks for supervised items, or on a side field named like a codes
+            field.
+    """
+    if "x" not in encoded_inputs:
+        raise ValueError(f"Expected 'x' among encoded_inputs. Received: {encoded_inputs!r}")
+    if side_fields is None:
+        if num_classes is None or num_tasks is None:
+            raise ValueError(
+                "Expected num_classes and num_tasks for supervised items (or side_fields). "
+                f"Received: num_classes={num_classes!r}, num_tasks={num_tasks!r}"
+            )
+        fields = supervised_fields(
+            code_bytes=code_bytes, num_classes=num_classes, num_tasks=num_tasks
+        )
+        sides = {k: v for k, v in fields.items() if k != CODES}
+    else:
+        sides = {k: v if isinstance(v, Field) else Field(**v) for k, v in side_fields.items()}
+        codes = {codes_field(n): Field((code_bytes,), "uint8") for n in encoded_inputs}
+        fields = {**codes, **sides}
+    clash = set(sides) & {codes_field(n) for n in encoded_inputs}
+    if clash:
+        raise ValueError(f"Expected side fields not named like code fields. Received: {clash}")
+    return sides, fields
+
+
+def footprint(parts: MemoryParts, *, items_stored: int, bits_per_value: int = 8) -> Footprint:
+    """The storage a memory's layout uses, in bytes and the paper's units.
+
+    Args:
+        parts: the memory's parts.
+        items_stored: items in the buffer now.
+        bits_per_value: bit depth of one raw input value, to count storage in raw
+            examples.
+
+    Returns:
+        `Footprint` of kind "recollections": k bits a code per encoded input,
+        input_bytes the codes of a full buffer, buffer_bytes the codes and side
+        fields, codec_bytes the float32 encoder and decoder parameters.
+
+    Raises:
+        ValueError: if bits_per_value is not an int >= 1.
+    """
+    codec, capacity = parts.codec, parts.buffer.capacity
+    raw_bytes = raw_example_bytes(
+        int(np.prod(codec.input_spec_shape)), bits_per_value=bits_per_value
+    )
+    code_fields = len(parts.encoded_inputs)
+    side_bytes = sum(f.bytes_per_item() for f in parts.side_fields.values())
+    input_bytes = capacity * bits.code_bytes(codec.num_latents, codec.num_categories) * code_fields
+    return Footprint(
+        kind="recollections",
+        bits_per_item=codec.bits_per_item * code_fields,
+        items_stored=items_stored,
+        capacity=capacity,
+        input_bytes=input_bytes,
+        buffer_bytes=input_bytes + capacity * side_bytes,
+        codec_bytes=4 * (codec.decoder.count_params() + codec.encoder.count_params()),
+        raw_example_bytes=raw_bytes,
+        num_latents=codec.num_latents,
+        num_categories=codec.num_categories,
+    )
+
+
+def check_observe_items(
+    codec: DiscreteAutoencoder,
+    items: Mapping[str, TensorLike],
+    *,
+    encoded_inputs: tuple[str, ...],
+    side_fields: Mapping[str, Field],
+) -> tuple[dict[str, tf.Tensor], dict[str, TensorLike]]:
+    """Checks a batch for `observe`: the inputs to encode and the side fields.
+
+    Args:
+        codec: the memory's codec, which checks the inputs' shape and values.
+        items: dict input or side field name -> [B, ...]; a scalar side field
+            of shape () may be one value for the whole batch.
+        encoded_inputs: names of the inputs stored as codes.
+        side_fields: the memory's side fields.
+
+    Returns:
+        (encoded input -> float32 [B, *input_shape], side field -> [B, ...]).
+        The side fields' values are checked when the buffer validates them.
+
+    Raises:
+        ValueError: on missing or unknown names, a malformed input, or inputs of
+            different batch sizes.
+    """
+    expected = set(encoded_inputs) | set(side_fields)
+    if set(items) != expected:
+        raise ValueError(
+            f"Expected exactly the inputs {sorted(expected)}. Received: {sorted(items)}"
+        )
+    checked = {name: codec.check_inputs(items[name], name) for name in encoded_inputs}
+    batch = int(checked["x"].shape[0])
+    for name, value in checked.items():
+        if int(value.shape[0]) != batch:
+            raise ValueError(
+                f"Expected {name} to have batch size {batch}. Received: "
+                f"{name}.shape={value.shape.as_list()}"
+            )
+    sides = {}
+    for name, spec in side_fields.items():
+        value = items[name]
+        if spec.shape == () and np.ndim(value) == 0:
+            value = np.full([batch], value)  # one task id for the whole batch
+        sides[name] = value
+    return checked, sides
+
+
+def check_recall(
+    buffer: IndexBuffer, side_fields: Mapping[str, Field], n: int, task: int | None
+) -> None:
+    """Checks `recall`'s arguments against what the buffer holds.
+
+    Args:
+        buffer: the memory's buffer.
+        side_fields: the memory's side fields.
+        n: items to recall, an int >= 1.
+        task: None, or a task id in [0, num_tasks).
+
+    Raises:
+        ValueError: on a bad n or task, or when nothing (of the task) is stored.
+    """
+    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
+        raise ValueError(f"Expected n an int >= 1. Received: n={n!r}")
+    if task is not None:
+        spec = side_fields.get("task")
+        if spec is None:
+            raise ValueError("Expected a 'task' field to recall by task. Received: task=...")
+        if not isinstance(task, int | np.integer) or not 0 <= task < (spec.num_values or 2**31):
+            raise ValueError(f"Expected task in [0, {spec.num_values}). Received: task={task!r}")
+    available = int(buffer.size() if task is None else buffer.task_size(task))
+    if available == 0:
+        what = "The memory is empty" if task is None else f"The memory holds no item of task {task}"
+        raise ValueError(f"{what}: nothing to recall. Call observe() first. Received: n={n}")
+
+
+def check_rows(rows: TensorLike, capacity: int) -> np.ndarray:
+    """Checks buffer rows for `recall_rows`.
+
+    Args:
+        rows: int [m], or any shape (flattened).
+        capacity: the buffer's rows.
+
+    Returns:
+        int64 numpy [m].
+
+    Raises:
+        ValueError: if a row is outside [0, capacity).
+    """
+    rows = np.asarray(rows, np.int64).reshape(-1)
+    if rows.size and (rows.min() < 0 or rows.max() >= capacity):
+        raise ValueError(
+            f"Expected rows in [0, {capacity}). Received: values in [{rows.min()}, {rows.max()}]"
+        )
+    return rows
+
+
+def check_num_steps(num_steps: int) -> None:
+    """Raises ValueError unless num_steps is an int >= 1.
+
+    Args:
+        num_steps: N, the autoencoder steps of `stabilize`.
+
+    Raises:
+        ValueError: if num_steps is not an int >= 1.
+    """
+    if isinstance(num_steps, bool) or not isinstance(num_steps, int) or num_steps < 1:
+        raise ValueError(f"Expected num_steps an int >= 1. Received: {num_steps!r}")
+
+
+def check_recollections(
+    codec: DiscreteAutoencoder, recollections: Sequence[TensorLike]
+) -> list[tf.Tensor]:
+    """Checks the recalled batches given to `stabilize`.
+
+    Args:
+        codec: the memory's codec.
+        recollections: float [m, *input_shape] batches in [0, 1], one per step.
+
+    Returns:
+        list of float32 [m, *input_shape].
+
+    Raises:
+        ValueError: on a malformed batch, or no batch at all.
+    """
+    checked = [codec.check_inputs(r, f"recollections[{i}]") for i, r in enumerate(recollections)]
+    if not checked:
+        raise ValueError("Expected at least one recollection batch. Received: []")
+    return checked

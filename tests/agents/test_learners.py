@@ -1,0 +1,242 @@
+"""Each learner's behaviour, checked where it would fail if the behaviour were gone."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from agents.gem_projection import project_gradient
+from agents.learners import (
+    LEARNERS,
+    EwcConfig,
+    EwcLearner,
+    GemConfig,
+    GemLearner,
+    LwfConfig,
+    LwfLearner,
+    OnlineConfig,
+    OnlineLearner,
+    ReplayConfig,
+    ReplayLearner,
+)
+from agents.stores import RealStore
+from recollect import ReservoirPolicy, TaskRingPolicy
+
+INPUT = (2, 2, 1)
+CLASSES = 3
+
+
+def linear_model(seed=0):
+    keras.utils.set_random_seed(seed)
+    return keras.Sequential(
+        [keras.Input(INPUT), keras.layers.Flatten(), keras.layers.Dense(CLASSES)]
+    )
+
+
+def data(n, seed=0, task=0):
+    rng = np.random.default_rng(seed)
+    x = (rng.integers(0, 256, (n, *INPUT)) / 255.0).astype(np.float32)
+    y = rng.integers(0, CLASSES, n).astype(np.int32)
+    return x, y
+
+
+def real_store(capacity=8, policy=None, num_tasks=2):
+    return RealStore(
+        capacity=capacity,
+        input_shape=INPUT,
+        num_classes=CLASSES,
+        num_tasks=num_tasks,
+        policy=policy or ReservoirPolicy(),
+        seed=0,
+    )
+
+
+def test_registry_pairs_each_learner_with_its_config():
+    for name, learner_class in LEARNERS.items():
+        assert learner_class.config_class.__name__.lower().startswith(name.replace("_", ""))
+    assert not OnlineLearner.needs_store and ReplayLearner.needs_store
+    assert isinstance(GemLearner.write_policy(num_tasks=3, capacity=6), TaskRingPolicy)
+    assert isinstance(ReplayLearner.write_policy(num_tasks=3, capacity=6), ReservoirPolicy)
+    with pytest.raises(ValueError, match="one item per task"):
+        GemLearner.write_policy(num_tasks=3, capacity=2)
+
+
+@pytest.mark.parametrize(
+    ("config_class", "values", "message"),
+    [
+        (OnlineConfig, {"learning_rate": 0}, "--learning_rate"),
+        (OnlineConfig, {"optimizer": "rmsprop"}, "--optimizer"),
+        (ReplayConfig, {"replay_batch_size": 0}, "--replay_batch_size"),
+        (GemConfig, {"gem_memories_per_task": 0}, "--gem_memories_per_task"),
+        (EwcConfig, {"ewc_samples": 0}, "--ewc_samples"),
+        (LwfConfig, {"lwf_temperature": 0}, "--lwf_temperature"),
+    ],
+)
+def test_configs_refuse_bad_values_on_construction(config_class, values, message):
+    with pytest.raises(ValueError, match=message):
+        config_class(**values)
+
+
+def test_a_learner_refuses_another_learners_config_or_a_missing_store():
+    with pytest.raises(ValueError, match="OnlineConfig"):
+        OnlineLearner(linear_model(), config=EwcConfig())
+    with pytest.raises(ValueError, match="episodic store"):
+        ReplayLearner(linear_model(), config=ReplayConfig())
+
+
+def test_replay_step_trains_on_new_and_recalled_items():
+    store = real_store(capacity=16)
+    learner = ReplayLearner(linear_model(), config=ReplayConfig(replay_batch_size=4), store=store)
+    stored_x, stored_y = data(6, seed=1)
+    store.observe(stored_x, stored_y, 0)
+    seen = []
+    step = learner._step
+    learner._step = lambda x, y, t: seen.append((x, y, t)) or step(x, y, t)
+    x, y = data(3, seed=2)
+    learner.train_step(x, y, 1)
+    x_step, y_step, tasks_step = seen[0]
+    assert len(x_step) == 3 + 4
+    np.testing.assert_array_equal(x_step[:3], x)
+    stored = {(xi.tobytes(), int(yi)) for xi, yi in zip(stored_x, stored_y, strict=True)}
+    for xi, yi in zip(x_step[3:], y_step[3:], strict=True):
+        assert (np.asarray(xi, np.float32).tobytes(), int(yi)) in stored
+    np.testing.assert_array_equal(tasks_step, [1, 1, 1, 0, 0, 0, 0])
+    assert store.size() == 6 + 3  # and the new batch was observed after the step
+
+
+def test_replay_with_an_empty_store_trains_on_the_new_batch_only():
+    store = real_store()
+    learner = ReplayLearner(linear_model(), config=ReplayConfig(), store=store)
+    seen = []
+    step = learner._step
+    learner._step = lambda x, y, t: seen.append(len(x)) or step(x, y, t)
+    learner.train_step(*data(3), 0)
+    assert seen == [3] and store.size() == 3
+
+
+def gem_learner(memories_per_task=None):
+    store = real_store(capacity=4, policy=TaskRingPolicy(num_tasks=2))
+    config = GemConfig(memory_strength=0.0, gem_memories_per_task=memories_per_task)
+    return GemLearner(linear_model(), config=config, store=store), store
+
+
+def test_gem_projects_exactly_when_a_memory_gradient_disagrees():
+    learner, store = gem_learner()
+    store.observe(*data(2), 0)
+    size = sum(learner._sizes)
+    g = np.zeros(size, np.float32)
+    g[0] = 1.0
+    agree = np.zeros((1, size), np.float32)
+    agree[0, 0] = 2.0
+    learner._task_gradients = lambda *args: tf.constant(agree)
+    unchanged = learner._projected(tf.constant(g), [0])
+    np.testing.assert_array_equal(unchanged.numpy(), g)
+    assert learner.num_projections == 0
+
+    disagree = np.zeros((1, size), np.float32)
+    disagree[0, 0], disagree[0, 1] = -1.0, 1.0
+    learner._task_gradients = lambda *args: tf.constant(disagree)
+    projected = learner._projected(tf.constant(g), [0]).numpy()
+    assert learner.num_projections == 1
+    np.testing.assert_allclose(
+        projected, project_gradient(g, disagree, margin=0.0, ridge=1e-3), rtol=1e-6
+    )
+    # The ridge (1e-3) leaves a violation of its own size; without projection it is -1.
+    assert float((disagree @ projected)[0]) >= -1e-3 > float((disagree @ g)[0])
+
+
+def test_gem_reads_every_memory_of_each_earlier_task():
+    learner, store = gem_learner()
+    store.observe(*data(2, seed=3), 0)
+    rows = learner._memory_rows([0])
+    np.testing.assert_array_equal(rows, [0, 1])  # task 0's ring: rows 0 and 1
+    drawn, _ = gem_learner(memories_per_task=1)
+    drawn.store.observe(*data(2, seed=3), 0)
+    assert len(drawn._memory_rows([0])) == 1
+
+
+def test_gem_step_keeps_memories_and_updates_the_model():
+    learner, store = gem_learner()
+    before = [v.numpy().copy() for v in learner.model.trainable_variables]
+    learner.train_step(*data(2, seed=4), 0)
+    loss = learner.train_step(*data(2, seed=5), 1)
+    assert np.isfinite(loss)
+    assert store.task_size(0) == 2 and store.task_size(1) == 2
+    after = learner.model.trainable_variables
+    assert any(not np.array_equal(b, a.numpy()) for b, a in zip(before, after, strict=True))
+
+
+def softmax(z):
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def test_ewc_fisher_and_penalty_match_their_closed_forms():
+    learner = EwcLearner(linear_model(), config=EwcConfig(ewc_lambda=3.0, ewc_samples=5))
+    x, y = data(7, seed=6)
+    kernel, bias = (v.numpy() for v in learner.model.trainable_variables)
+    flat = x.reshape(len(x), -1)
+    residual = softmax(flat @ kernel + bias) - np.eye(CLASSES)[y]  # dCE/dlogits
+    fisher_kernel = np.mean(
+        [np.square(np.outer(f, r)) for f, r in zip(flat[:5], residual[:5], strict=True)], axis=0
+    )
+    fisher_bias = np.mean(np.square(residual[:5]), axis=0)
+    assert float(learner.extra_loss(x, None, None)) == 0.0  # no task finished yet
+    learner.end_task(0, x, y)
+    np.testing.assert_allclose(learner.sums["a"][0].numpy(), fisher_kernel, rtol=1e-4, atol=1e-7)
+    np.testing.assert_allclose(learner.sums["a"][1].numpy(), fisher_bias, rtol=1e-4, atol=1e-7)
+    shift = [np.full_like(kernel, 0.1), np.full_like(bias, -0.2)]
+    for variable, delta in zip(learner.model.trainable_variables, shift, strict=True):
+        variable.assign_add(delta)
+    expected = 0.5 * 3.0 * (np.sum(fisher_kernel * 0.01) + np.sum(fisher_bias * 0.04))
+    assert float(learner.extra_loss(x, None, None)) == pytest.approx(expected, rel=1e-4)
+
+
+def test_lwf_loss_is_zero_before_the_first_task_ends():
+    learner = LwfLearner(linear_model(), config=LwfConfig())
+    x, y = data(6, seed=7)
+    logits = learner.model(x)
+    assert float(learner.extra_loss(x, None, logits)) == 0.0
+    for _ in range(3):
+        learner.train_step(x, y, 0)
+    assert float(learner.extra_loss(x, None, learner.model(x))) == 0.0
+    learner.end_task(0, x, y)
+    assert float(learner.extra_loss(x, None, learner.model(x))) == pytest.approx(0.0, abs=1e-6)
+    kernel = learner.model.trainable_variables[0]
+    kernel.assign_add(np.random.default_rng(0).normal(size=kernel.shape).astype(np.float32))
+    assert float(learner.extra_loss(x, None, learner.model(x))) > 1e-4
+
+
+def test_footprints_count_what_each_learner_keeps():
+    model = linear_model()
+    params = 4 * 3 + 3
+    assert OnlineLearner(model, config=OnlineConfig()).footprint().kind == "none"
+    ewc = EwcLearner(linear_model(), config=EwcConfig()).footprint()
+    assert ewc.state_bytes == 3 * 4 * params and ewc.raw_example_bytes == 4
+    assert ewc.incremental_storage_raw_examples == pytest.approx(3 * 4 * params / 4)
+    lwf = LwfLearner(linear_model(), config=LwfConfig()).footprint()
+    assert lwf.state_bytes == 4 * params + 4 * CLASSES
+    store = real_store(capacity=8)
+    replay = ReplayLearner(linear_model(), config=ReplayConfig(), store=store).footprint()
+    assert replay == store.footprint()
+
+
+def test_a_checkpoint_of_a_learner_holds_its_store_and_state(tmp_path):
+    def make():
+        store = real_store()
+        return EwcLearner(linear_model(), config=EwcConfig(), store=store), store
+
+    learner, store = make()
+    x, y = data(5, seed=8)
+    store.observe(x, y, 1)
+    learner.train_step(x, y, 0)
+    learner.end_task(0, x, y)
+    path = tf.train.Checkpoint(learner=learner).write(str(tmp_path / "ckpt"))
+    fresh, fresh_store = make()
+    tf.train.Checkpoint(learner=fresh).read(path).assert_consumed()
+    for a, b in zip(learner.model.weights, fresh.model.weights, strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    np.testing.assert_array_equal(learner.sums["a"][0].numpy(), fresh.sums["a"][0].numpy())
+    assert fresh.optimizer.iterations.numpy() == 1
+    assert fresh_store.size() == 5
+    np.testing.assert_array_equal(fresh_store.read_rows(np.arange(5))[0].numpy(), x)

@@ -1,0 +1,113 @@
+"""Episodic stores: round trips, planning against the budget, footprints."""
+
+import numpy as np
+import pytest
+
+from agents.stores import (
+    STORES,
+    RealStore,
+    RealStoreConfig,
+    RecollectionStore,
+    RecollectionStoreConfig,
+)
+from recollect import ReservoirPolicy, TaskRingPolicy
+
+SHAPE = (8, 8, 1)
+
+
+def pixels(n, seed=0):
+    rng = np.random.default_rng(seed)
+    return (rng.integers(0, 256, (n, *SHAPE)) / 255.0).astype(np.float32)
+
+
+def make_real(capacity=6, policy=None):
+    return RealStore(
+        capacity=capacity,
+        input_shape=SHAPE,
+        num_classes=4,
+        num_tasks=3,
+        policy=policy or ReservoirPolicy(),
+        seed=0,
+    )
+
+
+def test_real_store_round_trips_8_bit_inputs_exactly():
+    store = make_real()
+    x = pixels(4)
+    y = np.array([0, 1, 2, 3])
+    store.observe(x, y, 2)
+    got_x, got_y, got_t = store.read_rows(np.arange(4))
+    np.testing.assert_array_equal(got_x.numpy(), x)
+    np.testing.assert_array_equal(got_y.numpy(), y)
+    np.testing.assert_array_equal(got_t.numpy(), [2, 2, 2, 2])
+    recalled_x, recalled_y, _ = store.recall(10)
+    rows = {r.tobytes(): label for r, label in zip(x, y, strict=True)}
+    for xi, yi in zip(recalled_x.numpy(), recalled_y.numpy(), strict=True):
+        assert rows[xi.tobytes()] == yi
+    assert store.size() == 4 and store.task_size(2) == 4 and store.task_size(0) == 0
+
+
+def test_real_store_footprint_and_plan():
+    store = make_real(capacity=6)
+    store.observe(pixels(2), np.array([0, 1]), 0)
+    footprint = store.footprint()
+    assert footprint.kind == "real" and footprint.bits_per_item == 64 * 8
+    assert footprint.capacity == 6 and footprint.items_stored == 2
+    assert footprint.input_bytes == 6 * 64 and footprint.buffer_bytes == 6 * (64 + 8)
+    assert footprint.incremental_storage_raw_examples == 6
+    plan = RealStore.plan(RealStoreConfig(), incremental_storage=6.7, input_shape=SHAPE)
+    assert plan.capacity == 6
+    with pytest.raises(ValueError, match="one real example"):
+        RealStore.plan(RealStoreConfig(), incremental_storage=0.5, input_shape=SHAPE)
+
+
+def make_recollections(codec="mlp", policy=None, **config):
+    config = RecollectionStoreConfig(
+        items=20, num_categories=4, codec=codec, codec_units=8, stabilize_steps=2, **config
+    )
+    plan = RecollectionStore.plan(config, incremental_storage=2, input_shape=SHAPE)
+    store = RecollectionStore.from_plan(
+        plan,
+        config=config,
+        input_shape=SHAPE,
+        num_classes=4,
+        num_tasks=3,
+        policy=policy or ReservoirPolicy(),
+        seed=0,
+    )
+    return store, plan
+
+
+@pytest.mark.parametrize("codec", ["mlp", "conv"])
+def test_recollection_store_keeps_images_in_their_shape(codec):
+    store, plan = make_recollections(codec)
+    assert plan.capacity == 20 and plan.bits_per_item * 20 <= 2 * 64 * 8
+    assert store.stabilize_batches == 2
+    store.stabilize(pixels(3), None)  # N steps on the new batch alone
+    store.observe(pixels(3), np.array([0, 1, 2]), 1)
+    x, y, t = store.recall(5)
+    assert x.shape == (5, *SHAPE) and set(t.numpy()) == {1} and set(y.numpy()) <= {0, 1, 2}
+    assert store.read_rows(np.arange(3))[0].shape == (3, *SHAPE)
+    store.stabilize(pixels(3, seed=1), [x, x])
+    footprint = store.footprint()
+    assert footprint.kind == "recollections" and footprint.items_stored == 3
+    assert footprint.incremental_storage_raw_examples <= 2
+    assert footprint.codec_bytes > 0
+
+
+def test_recollection_plans_refuse_what_does_not_fit():
+    with pytest.raises(ValueError, match="--items"):
+        RecollectionStore.plan(RecollectionStoreConfig(), incremental_storage=2, input_shape=SHAPE)
+    too_big = RecollectionStoreConfig(items=40, num_latents=500, num_categories=4)
+    with pytest.raises(ValueError, match="fits the budget"):
+        RecollectionStore.plan(too_big, incremental_storage=2, input_shape=SHAPE)
+    with pytest.raises(ValueError, match="--codec"):
+        RecollectionStoreConfig(codec="rnn")
+    with pytest.raises(ValueError, match="--stabilize_steps"):
+        RecollectionStoreConfig(stabilize_steps=0)
+
+
+def test_stores_take_the_policy_they_are_given():
+    store, _ = make_recollections(policy=TaskRingPolicy(num_tasks=3))
+    assert isinstance(store.policy, TaskRingPolicy)
+    assert set(STORES) == {"real", "recollections"}
