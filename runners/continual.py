@@ -144,15 +144,21 @@ def main(argv: list[str]) -> None:
 
 
 def summary_line(results: dict, workdir: str) -> str:
-    """One line: learner, storage, budget, retention over seeds, footprint, results path."""
+    """One line: learner, storage, retention over seeds, footprint, results path."""
     std = results["retention_std"] or 0.0
     footprint = results["footprint"]
-    return (
-        f"{results['learner']} / {results['storage']} @ {results['incremental_storage']:g}: "
+    retention = (
         f"retention {100 * results['retention_mean']:.1f} +- {100 * std:.1f} over seeds "
-        f"{results['seeds']} ({footprint['capacity']} items, {footprint['bits_per_item']} bits "
-        f"each); results in {os.path.join(workdir, 'results.json')}"
+        f"{results['seeds']}"
     )
+    if results["incremental_storage"]:
+        method = f"{results['learner']} / {results['storage']} @ {results['incremental_storage']:g}"
+        kept = f"{footprint['capacity']} items, {footprint['bits_per_item']} bits each"
+    else:
+        method = results["learner"]
+        worth = footprint["incremental_storage_raw_examples"]
+        kept = f"keeps {worth:,.0f} raw examples' worth" if worth else "keeps no examples"
+    return f"{method}: {retention} ({kept}); results in {os.path.join(workdir, 'results.json')}"
 
 
 def run_main() -> None:
