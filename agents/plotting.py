@@ -35,6 +35,15 @@ def label(results: dict) -> str:
     return f"{results['learner']} {results['storage']} {results['incremental_storage']:g}"
 
 
+def run_names(runs: list[dict], workdirs: list[str]) -> list[str]:
+    """A label per run; runs of the same method also get their folder's name."""
+    names = [label(r) for r in runs]
+    return [
+        f"{name} ({os.path.basename(os.path.normpath(w))})" if names.count(name) > 1 else name
+        for name, w in zip(names, workdirs, strict=True)
+    ]
+
+
 def plot_runs(workdirs: list[str], output: str) -> str:
     """Writes a PNG with retention bars and one accuracy matrix per run.
 
@@ -58,7 +67,7 @@ def plot_runs(workdirs: list[str], output: str) -> str:
     bars = axes[0, 0]
     means = [100 * r["retention_mean"] for r in runs]
     stds = [100 * (r["retention_std"] or 0.0) for r in runs]
-    names = [label(r) for r in runs]
+    names = run_names(runs, workdirs)
     bars.barh(range(count), means, xerr=stds, color="tab:blue", alpha=0.8)
     bars.set_yticks(range(count), names, fontsize=8)
     bars.invert_yaxis()

@@ -72,9 +72,10 @@ def run_row(table: str, name: str, root: str, data_dir: str | None, extra: list[
         "runners.continual",
         f"--flagfile=runners/configs/{table}/{name}.flags",
         f"--workdir={workdir}",
-        "--resume",
         *extra,
     ]
+    if os.path.exists(os.path.join(workdir, "config.json")):
+        command.append("--resume")  # an interrupted row continues
     if data_dir:
         command.append(f"--data_dir={data_dir}")
     print(" ".join(command), flush=True)

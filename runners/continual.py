@@ -1,8 +1,8 @@
 """Trains a continual learner over a task stream and reports what it retained.
 
-    python -m runners.continual --flagfile=runners/configs/mnist_rotations.flags \
-        --learner=replay --storage=recollections --incremental_storage=100 \
-        --seeds=0,1,2 --workdir=runs/replay_rec_100 [--data_dir=DIR]
+    python -m runners.continual --flagfile=runners/configs/mnist_rotations.flags
+        --learner=replay --storage=recollections --incremental_storage=100
+        --seeds=0,1,2 --workdir=runs/replay_rec_100 [--data_dir=DIR] [--cache_dir=DIR]
 
 Writes WORKDIR/results.json (retention, BWT, FWT, mean +- std over seeds, storage
 footprint), WORKDIR/flags.txt (the flags given), CSV accuracy matrices and
@@ -24,7 +24,7 @@ from agents import continual, models
 from agents.learners import LEARNERS
 from agents.stores import STORES
 from recollect import datasets
-from runners import config_flags, flagfiles
+from runners import config_flags, flagfiles, program
 
 FLAGS = flags.FLAGS
 
@@ -37,6 +37,12 @@ _DATA_DIR = flags.DEFINE_string(
     None,
     "Data root with mnist/, cifar10/, cifar100/, omniglot/ "
     "(default: $RECOLLECT_DATA_DIR, else tensorflow_datasets).",
+)
+_CACHE_DIR = flags.DEFINE_string(
+    "cache_dir",
+    None,
+    "Where prepared streams are cached, about 230 MB for MNIST-Rotations "
+    "(default: $RECOLLECT_CACHE_DIR, else ~/.cache/recollect).",
 )
 _DATA_SEED = flags.DEFINE_integer("data_seed", 0, "Seed of the stream's construction.")
 _BATCH = flags.DEFINE_integer("batch_size", 10, "Incoming examples per step.")
@@ -62,7 +68,8 @@ _PART_FLAGS = {
     **config_flags.define(_STREAM_FIELDS, "stream", FLAGS),
     **config_flags.define(_MODEL_FIELDS, "model", FLAGS),
 }
-_RUN_FLAGS = [_WORKDIR, _RESUME, _PROGRESS, _STREAM, _DATA_DIR, _DATA_SEED, _BATCH, _LEARNER]
+_RUN_FLAGS = [_WORKDIR, _RESUME, _PROGRESS, _STREAM, _DATA_DIR, _CACHE_DIR, _DATA_SEED, _BATCH]
+_RUN_FLAGS += [_LEARNER]
 _RUN_FLAGS += [_STORAGE, _INCREMENTAL, _MODEL, _MULTI_HEAD, _SEEDS, _EVAL_BATCH]
 
 
@@ -132,7 +139,11 @@ def main(argv: list[str]) -> None:
         f.write(given_flags())
     try:
         results = continual.run(
-            config, _WORKDIR.value, resume=_RESUME.value, progress=_PROGRESS.value
+            config,
+            _WORKDIR.value,
+            resume=_RESUME.value,
+            progress=_PROGRESS.value,
+            cache_dir=_CACHE_DIR.value,
         )
     except continual.RunInterrupted as stop:
         print(f"\n{stop}", file=sys.stderr)
@@ -161,15 +172,6 @@ def summary_line(results: dict, workdir: str) -> str:
     return f"{method}: {retention} ({kept}); results in {os.path.join(workdir, 'results.json')}"
 
 
-def run_main() -> None:
-    """Entry point: expands flagfiles (repository or installed copies), then runs main."""
-    flags.mark_flag_as_required("workdir")
-    try:
-        argv = flagfiles.expand(sys.argv)
-    except ValueError as error:
-        sys.exit(f"error: {error}")
-    app.run(main, argv=argv)
-
-
 if __name__ == "__main__":
-    run_main()
+    flags.mark_flag_as_required("workdir")
+    program.run(main)

@@ -1,6 +1,6 @@
 """Plots retention and accuracy matrices of one or more continual runs to PNG.
 
-    python -m runners.plot --workdirs=runs/replay_real_100,runs/replay_rec_100 \
+    python -m runners.plot --workdirs=runs/replay_real_100,runs/replay_rec_100
         --output=runs/retention.png
 
 Draws, for each work directory, its retention (mean +- std over seeds) as a bar,
@@ -13,6 +13,7 @@ from __future__ import annotations
 from absl import app, flags
 
 from agents import plotting
+from runners import program
 
 _WORKDIRS = flags.DEFINE_list("workdirs", None, "Work directories holding results.json.")
 _OUTPUT = flags.DEFINE_string("output", "retention.png", "PNG file to write.")
@@ -31,4 +32,4 @@ def main(argv: list[str]) -> None:
 
 if __name__ == "__main__":
     flags.mark_flag_as_required("workdirs")
-    app.run(main)
+    program.run(main)

@@ -24,11 +24,12 @@ from agents.stores import STORES, StoragePlan
 from recollect import datasets
 
 
-def load_stream(config: ContinualConfig) -> datasets.TaskStream:
-    """The config's task stream (from the cache when it was built before)."""
+def load_stream(config: ContinualConfig, cache_dir: str | None = None) -> datasets.TaskStream:
+    """The config's task stream (from the cache in cache_dir when it was built before)."""
     return datasets.load_stream(
         config.stream,
         data_dir=config.data_dir,
+        cache_dir=cache_dir,
         seed=config.data_seed,
         batch_size=config.batch_size,
         **config.stream_options,

@@ -114,6 +114,7 @@ def run(
     resume: bool = False,
     progress: bool = True,
     stop_after_steps: int | None = None,
+    cache_dir: str | None = None,
 ) -> dict:
     """Trains the configured learner over the stream for every seed; writes results.
 
@@ -126,6 +127,8 @@ def run(
         progress: show a progress bar.
         stop_after_steps: stop (as on SIGTERM, after checkpointing) once this
             many steps have run in this call; for tests of resumption.
+        cache_dir: where prepared streams are cached (None: $RECOLLECT_CACHE_DIR,
+            else ~/.cache/recollect); where it is does not change the results.
 
     Returns:
         The results dict also written to workdir/results.json.
@@ -135,7 +138,7 @@ def run(
         RunInterrupted: on SIGINT/SIGTERM or stop_after_steps, after checkpointing.
     """
     _check_workdir(config, workdir, resume)
-    stream = build.load_stream(config)
+    stream = build.load_stream(config, cache_dir=cache_dir)
     plan = build.plan_storage(config, stream)
     os.makedirs(workdir, exist_ok=True)
     write_json(os.path.join(workdir, "config.json"), config.to_dict())
@@ -151,6 +154,11 @@ def run(
 def _check_workdir(config: ContinualConfig, workdir: str, resume: bool) -> None:
     path = os.path.join(workdir, "config.json")
     if not os.path.exists(path):
+        if resume:
+            raise ValueError(
+                f"Expected a --workdir holding a run to --resume. Received: {workdir} has no "
+                "config.json; drop --resume to start a new run there."
+            )
         return
     if not resume:
         raise ValueError(

@@ -220,3 +220,35 @@ def test_adam_optimizer_trains_the_model(data_dir):
         assert np.isfinite(loss)
     after = learner.model.trainable_variables
     assert all(not np.array_equal(b, a.numpy()) for b, a in zip(before, after, strict=True))
+
+
+def test_resume_of_a_workdir_without_a_run_is_refused(tmp_path, data_dir):
+    config = tiny_config(data_dir, learner="online")
+    with pytest.raises(ValueError, match="drop --resume"):
+        continual.run(config, str(tmp_path / "never_run"), resume=True, progress=False)
+    assert not (tmp_path / "never_run" / "config.json").exists()
+
+
+def test_sigterm_stops_the_run_with_its_signal_number(tmp_path, data_dir, monkeypatch):
+    import os
+    import signal
+
+    from agents.learners import OnlineLearner
+
+    step = OnlineLearner.train_step
+    calls = []
+
+    def signalled_step(self, x, y, task):
+        calls.append(task)
+        if len(calls) == 2:
+            os.kill(os.getpid(), signal.SIGTERM)  # as `kill` would, mid-run
+        return step(self, x, y, task)
+
+    monkeypatch.setattr(OnlineLearner, "train_step", signalled_step)
+    config = tiny_config(data_dir, learner="online")
+    with pytest.raises(continual.RunInterrupted) as stopped:
+        continual.run(config, str(tmp_path), progress=False)
+    assert stopped.value.signal_number == signal.SIGTERM and len(calls) == 2
+    monkeypatch.setattr(OnlineLearner, "train_step", step)
+    resumed = continual.run(config, str(tmp_path), resume=True, progress=False)
+    assert resumed["per_seed"][0]["steps"] == 6

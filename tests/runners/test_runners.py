@@ -3,6 +3,7 @@
 import glob
 import json
 import os
+import signal
 import subprocess
 import sys
 import zipfile
@@ -93,6 +94,7 @@ def test_continual_and_plot_runners_smoke(tmp_path, tiny_mnist):
         "--seeds=0,1",
         "--progress=false",
         f"--workdir={workdir}",
+        f"--cache_dir={tmp_path / 'cache'}",
     ]
     result = run_module(common, REPO, {"RECOLLECT_DATA_DIR": tiny_mnist})
     assert result.returncode == 0, result.stderr[-3000:]
@@ -101,6 +103,7 @@ def test_continual_and_plot_runners_smoke(tmp_path, tiny_mnist):
     assert "I0000" not in result.stderr and "cuInit" not in result.stderr, result.stderr
     results = json.loads((workdir / "results.json").read_text())
     assert results["seeds"] == [0, 1] and len(results["per_seed"]) == 2
+    assert list((tmp_path / "cache").rglob("*.npz")), "the stream was cached in --cache_dir"
     given = (workdir / "flags.txt").read_text()
     assert "--examples_per_task=8" in given and "--learner=replay" in given
     assert "--undefok" not in given and "--test_srcdir" not in given  # only this program's
@@ -173,3 +176,38 @@ def test_tables_report_orders_rows_and_marks_missing_ones(tmp_path):
     assert lines[2] == "| replay_real_10 | | | | not run | 3.6 |"
     assert lines[3] == "| replay recollections | 10 | 980 | 62 | 5.1 +- 0.4 (n=3) | 5.0 |"
     assert lines[4] == "| extra_row | | | | not run | - |"
+
+
+def test_help_exits_zero_with_the_generated_flags():
+    shown = run_module(["runners.continual", "--helpfull"], REPO)
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    assert "--stabilize_steps" in shown.stdout and "--learner=replay|gem" in shown.stdout
+    assert run_module(["runners.plot", "--help"], REPO).returncode == 0
+
+
+def test_sigterm_exits_143_after_checkpointing(tmp_path, monkeypatch):
+    from absl import flags as absl_flags
+
+    from agents import continual
+
+    def stopped(*args, **kwargs):
+        raise continual.RunInterrupted("stopped", signal.SIGTERM)
+
+    monkeypatch.setattr(continual, "run", stopped)
+    absl_flags.FLAGS.unparse_flags()
+    try:
+        absl_flags.FLAGS(["continual", f"--workdir={tmp_path}", "--learner=online"])
+        with pytest.raises(SystemExit) as exiting:
+            continual_runner.main(["continual"])
+    finally:
+        absl_flags.FLAGS.unparse_flags()
+    assert exiting.value.code == 128 + signal.SIGTERM
+
+
+def test_plot_tells_runs_of_the_same_method_apart():
+    from agents import plotting
+
+    run = {"learner": "replay", "storage": "real", "incremental_storage": 100}
+    other = {"learner": "gem", "storage": "real", "incremental_storage": 100}
+    names = plotting.run_names([run, run, other], ["runs/a", "runs/b/", "runs/c"])
+    assert names == ["replay real 100 (a)", "replay real 100 (b)", "gem real 100"]
