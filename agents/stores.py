@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import ClassVar
+from typing import ClassVar, Protocol, cast
 
 import numpy as np
 import tensorflow as tf
@@ -43,6 +43,26 @@ CODECS = ("mlp", "conv")
 _CODEC_UNITS_ARGUMENT = {"conv": "filters", "mlp": "hidden_units"}
 
 StoreItems = tuple[tf.Tensor, tf.Tensor, tf.Tensor]
+
+
+class EpisodicStore(Protocol):
+    """What a learner may ask of its store (both stores below provide it)."""
+
+    stabilize_batches: int
+
+    @property
+    def policy(self) -> WritePolicy: ...  # noqa: D102
+    @property
+    def capacity(self) -> int: ...  # noqa: D102
+    def size(self) -> int: ...  # noqa: D102
+    def task_size(self, task: int) -> int: ...  # noqa: D102
+    def observe(self, x: np.ndarray, y: np.ndarray, task: int) -> None: ...  # noqa: D102
+    def recall(self, n: int, task: int | None = None) -> StoreItems: ...  # noqa: D102
+    def read_rows(self, rows: np.ndarray) -> StoreItems: ...  # noqa: D102
+    def stabilize(  # noqa: D102
+        self, x: np.ndarray, recollections: list[tf.Tensor] | None
+    ) -> None: ...
+    def footprint(self) -> Footprint: ...  # noqa: D102
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,11 +111,26 @@ class RealStore(tf.Module):
 
     @classmethod
     def from_plan(
-        cls, plan: StoragePlan, *, config: RealStoreConfig, **kwargs: object
+        cls,
+        plan: StoragePlan,
+        *,
+        config: RealStoreConfig,
+        input_shape: tuple[int, ...],
+        num_classes: int,
+        num_tasks: int,
+        policy: WritePolicy,
+        seed: int = 0,
     ) -> RealStore:
-        """The store a plan describes (kwargs: input_shape, num_classes, num_tasks, ...)."""
+        """A buffer of the planned capacity."""
         del config
-        return cls(capacity=plan.capacity, **kwargs)
+        return cls(
+            capacity=plan.capacity,
+            input_shape=input_shape,
+            num_classes=num_classes,
+            num_tasks=num_tasks,
+            policy=policy,
+            seed=seed,
+        )
 
     def __init__(
         self,
@@ -128,7 +163,7 @@ class RealStore(tf.Module):
     @property
     def policy(self) -> WritePolicy:
         """The buffer's write policy."""
-        return self.buffer.policy
+        return cast(WritePolicy, self.buffer.policy)
 
     @property
     def capacity(self) -> int:
@@ -279,6 +314,9 @@ class RecollectionStore(tf.Module):
         seed: int = 0,
     ) -> RecollectionStore:
         """A codec of the planned shape and a memory of the planned capacity."""
+        if plan.num_latents is None or plan.num_categories is None:
+            raise ValueError(f"Expected a plan with a code shape. Received: {plan}")
+        units = {_CODEC_UNITS_ARGUMENT[config.codec]: config.codec_units}
         codec = DiscreteAutoencoder(
             input_shape=input_shape,
             num_latents=plan.num_latents,
@@ -286,7 +324,7 @@ class RecollectionStore(tf.Module):
             architecture=config.codec,
             noise_scale=config.codec_noise,
             seed=seed,
-            **{_CODEC_UNITS_ARGUMENT[config.codec]: config.codec_units},
+            **units,  # type: ignore[arg-type]
         )
         memory = RecollectionMemory(
             codec,
@@ -308,7 +346,7 @@ class RecollectionStore(tf.Module):
     @property
     def policy(self) -> WritePolicy:
         """The buffer's write policy."""
-        return self.memory.buffer.policy
+        return cast(WritePolicy, self.memory.buffer.policy)
 
     @property
     def capacity(self) -> int:
@@ -352,6 +390,11 @@ def _plan_fixed_shape(
     config: RecollectionStoreConfig, incremental_storage: float, input_shape: tuple[int, ...]
 ) -> StoragePlan:
     c, l = config.num_latents, config.num_categories
+    if c is None or l is None:
+        raise ValueError(
+            f"Expected --num_categories with --num_latents. Received: num_latents={c}, "
+            f"num_categories={l}"
+        )
     fit = budget.max_items(
         incremental_storage=incremental_storage,
         num_latents=c,

@@ -26,7 +26,7 @@ from typing import Any
 
 from absl import flags
 
-_DEFINE = {
+_DEFINE: dict[type, Callable[..., flags.FlagHolder[Any]]] = {
     int: flags.DEFINE_integer,
     float: flags.DEFINE_float,
     bool: flags.DEFINE_bool,

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
 from absl import app, flags, logging
 
@@ -68,7 +69,16 @@ _PART_FLAGS = {
     **config_flags.define(_STREAM_FIELDS, "stream", FLAGS),
     **config_flags.define(_MODEL_FIELDS, "model", FLAGS),
 }
-_RUN_FLAGS = [_WORKDIR, _RESUME, _PROGRESS, _STREAM, _DATA_DIR, _CACHE_DIR, _DATA_SEED, _BATCH]
+_RUN_FLAGS: list[flags.FlagHolder[Any]] = [
+    _WORKDIR,
+    _RESUME,
+    _PROGRESS,
+    _STREAM,
+    _DATA_DIR,
+    _CACHE_DIR,
+    _DATA_SEED,
+    _BATCH,
+]
 _RUN_FLAGS += [_LEARNER]
 _RUN_FLAGS += [_STORAGE, _INCREMENTAL, _MODEL, _MULTI_HEAD, _SEEDS, _EVAL_BATCH]
 
@@ -130,17 +140,20 @@ def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     logging.set_verbosity(logging.WARNING)
+    workdir = _WORKDIR.value
+    if workdir is None:
+        raise app.UsageError("Expected --workdir. Received: none")
     try:
         config = config_from_flags()
     except ValueError as error:
         raise app.UsageError(str(error)) from error
-    os.makedirs(_WORKDIR.value, exist_ok=True)
-    with open(os.path.join(_WORKDIR.value, "flags.txt"), "w", encoding="utf-8") as f:
+    os.makedirs(workdir, exist_ok=True)
+    with open(os.path.join(workdir, "flags.txt"), "w", encoding="utf-8") as f:
         f.write(given_flags())
     try:
         results = continual.run(
             config,
-            _WORKDIR.value,
+            workdir,
             resume=_RESUME.value,
             progress=_PROGRESS.value,
             cache_dir=_CACHE_DIR.value,
@@ -151,7 +164,7 @@ def main(argv: list[str]) -> None:
     except (ValueError, FileNotFoundError, FloatingPointError) as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
-    print(summary_line(results, _WORKDIR.value))
+    print(summary_line(results, workdir))
 
 
 def summary_line(results: dict, workdir: str) -> str:

@@ -24,7 +24,7 @@ def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     try:
-        path = plotting.plot_runs(_WORKDIRS.value, _OUTPUT.value)
+        path = plotting.plot_runs(_WORKDIRS.value or [], _OUTPUT.value)
     except ValueError as error:
         raise app.UsageError(str(error)) from error
     print(f"wrote {path}")

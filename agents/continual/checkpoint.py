@@ -113,10 +113,9 @@ class StopSignal:
         del frame
         self.raised = signum
 
-    def __exit__(self, *exc: object) -> bool:
+    def __exit__(self, *exc: object) -> None:
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
-        return False
 
 
 def write_json(path: str, value: Any) -> None:

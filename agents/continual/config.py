@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from agents import models
-from agents.learners import LEARNERS, LearnerConfig
+from agents.learners import LEARNERS, Learner
 from agents.stores import STORES
 from recollect import datasets
 
@@ -130,7 +130,7 @@ class ContinualConfig:
         )
 
     @property
-    def learner_class(self) -> type:
+    def learner_class(self) -> type[Learner]:
         """The registered learner class."""
         return LEARNERS[self.learner]
 
@@ -158,7 +158,7 @@ class ContinualConfig:
         return None
 
 
-def _as_config(value: Any, config_class: type) -> LearnerConfig:
+def _as_config(value: Any, config_class: type) -> Any:
     if value is None:
         return config_class()
     if isinstance(value, config_class):

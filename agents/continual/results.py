@@ -92,8 +92,8 @@ def _mean_and_std(per_seed: list[dict[str, Any]], names: Sequence[str]) -> dict[
 
 
 def _stat(values: list[float | None], reducer: Callable[[list[float]], float]) -> float | None:
-    values = [v for v in values if v is not None]
-    return float(reducer(values)) if values else None
+    present = [v for v in values if v is not None]
+    return float(reducer(present)) if present else None
 
 
 def write_matrix_csv(path: str, matrix: list[list[float]]) -> None:

@@ -29,6 +29,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from agents.stores import EpisodicStore
 from recollect import Footprint, ReservoirPolicy, WritePolicy
 from recollect.footprint import raw_example_bytes
 
@@ -96,7 +97,7 @@ class Learner(tf.Module):
         model: keras.Model,
         *,
         config: LearnerConfig,
-        store: tf.Module | None = None,
+        store: EpisodicStore | None = None,
         task_masks: np.ndarray | None = None,
     ) -> None:
         super().__init__(name=type(self).__name__)

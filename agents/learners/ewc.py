@@ -19,6 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from agents.learners.base import Learner, LearnerConfig, check_config
+from agents.stores import EpisodicStore
 from recollect import Footprint
 
 _FISHER_BATCH = 64
@@ -51,13 +52,14 @@ class EwcLearner(Learner):
     """Online learning plus a quadratic pull towards each earlier task's weights."""
 
     config_class = EwcConfig
+    config: EwcConfig
 
     def __init__(
         self,
         model: keras.Model,
         *,
         config: EwcConfig,
-        store: tf.Module | None = None,
+        store: EpisodicStore | None = None,
         task_masks: np.ndarray | None = None,
     ) -> None:
         super().__init__(model, config=config, store=store, task_masks=task_masks)
@@ -101,12 +103,12 @@ class EwcLearner(Learner):
     def fisher_diagonal(self, task: int, x: np.ndarray, y: np.ndarray) -> list[tf.Tensor]:
         """The mean empirical Fisher diagonal on x, y: one tensor per trainable variable."""
         count = len(y)
-        totals = None
+        totals: list[tf.Tensor] = []
         for start in range(0, count, _FISHER_BATCH):
             stop = min(start + _FISHER_BATCH, count)
             tasks = np.full(stop - start, task, np.int32)
             part = self._fisher(x[start:stop], np.asarray(y[start:stop], np.int32), tasks)
-            totals = part if totals is None else [t + p for t, p in zip(totals, part, strict=True)]
+            totals = part if not totals else [t + p for t, p in zip(totals, part, strict=True)]
         return [total / count for total in totals]
 
     def end_task(self, task: int, x_train: np.ndarray, y_train: np.ndarray) -> None:

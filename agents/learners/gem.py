@@ -23,6 +23,7 @@ import tensorflow as tf
 
 from agents.gem_projection import project_gradient
 from agents.learners.base import Learner, LearnerConfig, check_config
+from agents.stores import EpisodicStore
 from recollect import TaskRingPolicy, WritePolicy
 
 
@@ -75,6 +76,8 @@ class GemLearner(Learner):
     """
 
     config_class = GemConfig
+    config: GemConfig
+    store: EpisodicStore
     needs_store = True
 
     @classmethod
@@ -92,16 +95,16 @@ class GemLearner(Learner):
         model: keras.Model,
         *,
         config: GemConfig,
-        store: tf.Module | None = None,
+        store: EpisodicStore | None = None,
         task_masks: np.ndarray | None = None,
     ) -> None:
         super().__init__(model, config=config, store=store, task_masks=task_masks)
-        policy = store.policy
+        policy = self.store.policy
         if not isinstance(policy, TaskRingPolicy):
             raise ValueError(
                 f"Expected a store with a TaskRingPolicy for GEM. Received: {policy!r}"
             )
-        self.share = policy.share(store.capacity)
+        self.share = policy.share(self.store.capacity)
         variables = model.trainable_variables
         self._shapes = tuple(tuple(v.shape) for v in variables)
         self._sizes = tuple(int(np.prod(s)) for s in self._shapes)

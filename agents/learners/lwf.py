@@ -18,6 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from agents.learners.base import MASKED_LOGIT, Learner, LearnerConfig, check_config
+from agents.stores import EpisodicStore
 from recollect import Footprint
 
 
@@ -48,13 +49,14 @@ class LwfLearner(Learner):
     """Online learning plus distillation from the model as it was at the last task end."""
 
     config_class = LwfConfig
+    config: LwfConfig
 
     def __init__(
         self,
         model: keras.Model,
         *,
         config: LwfConfig,
-        store: tf.Module | None = None,
+        store: EpisodicStore | None = None,
         task_masks: np.ndarray | None = None,
     ) -> None:
         super().__init__(model, config=config, store=store, task_masks=task_masks)

@@ -16,6 +16,7 @@ import dataclasses
 import numpy as np
 
 from agents.learners.base import Learner, LearnerConfig, check_config
+from agents.stores import EpisodicStore
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,6 +44,8 @@ class ReplayLearner(Learner):
     """Trains on each incoming batch joined with a batch recalled from the store."""
 
     config_class = ReplayConfig
+    config: ReplayConfig
+    store: EpisodicStore
     needs_store = True
 
     def train_step(self, x: np.ndarray, y: np.ndarray, task: int) -> float:
