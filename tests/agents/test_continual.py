@@ -252,3 +252,19 @@ def test_sigterm_stops_the_run_with_its_signal_number(tmp_path, data_dir, monkey
     monkeypatch.setattr(OnlineLearner, "train_step", step)
     resumed = continual.run(config, str(tmp_path), resume=True, progress=False)
     assert resumed["per_seed"][0]["steps"] == 6
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip"])
+def test_resume_from_a_damaged_checkpoint_names_the_file(tmp_path, data_dir, damage):
+    config = tiny_config(data_dir, learner="replay", storage="real")
+    with pytest.raises(continual.RunInterrupted):
+        continual.run(config, str(tmp_path), progress=False, stop_after_steps=2)
+    (data_file,) = (tmp_path / "seed_0" / "checkpoints").glob("*.data-*")
+    content = bytearray(data_file.read_bytes())
+    if damage == "truncate":
+        data_file.write_bytes(bytes(content[: len(content) // 2]))
+    else:
+        content[len(content) // 2] ^= 0xFF
+        data_file.write_bytes(bytes(content))
+    with pytest.raises(ValueError, match=r"ckpt-1\.data.*damaged or truncated"):
+        continual.run(config, str(tmp_path), resume=True, progress=False)
