@@ -147,9 +147,6 @@ def main(argv: list[str]) -> None:
         config = config_from_flags()
     except ValueError as error:
         raise app.UsageError(str(error)) from error
-    os.makedirs(workdir, exist_ok=True)
-    with open(os.path.join(workdir, "flags.txt"), "w", encoding="utf-8") as f:
-        f.write(given_flags())
     try:
         results = continual.run(
             config,
@@ -157,6 +154,7 @@ def main(argv: list[str]) -> None:
             resume=_RESUME.value,
             progress=_PROGRESS.value,
             cache_dir=_CACHE_DIR.value,
+            files={"flags.txt": given_flags()},
         )
     except continual.RunInterrupted as stop:
         print(f"\n{stop}", file=sys.stderr)

@@ -18,6 +18,7 @@ ContinualConfig
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -31,6 +32,19 @@ from recollect import datasets
 def _expect(condition: bool, expected: str, received: str) -> None:
     if not condition:
         raise ValueError(f"Expected {expected}. Received: {received}")
+
+
+def _is_int(value: Any, minimum: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+
+
+def _model_keywords(model: str) -> set[str]:
+    builder = models.MODELS[model]
+    return {
+        p.name
+        for p in inspect.signature(builder).parameters.values()
+        if p.kind is inspect.Parameter.KEYWORD_ONLY
+    }
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,21 +124,36 @@ class ContinualConfig:
             f"stream={self.stream!r}",
         )
         _expect(
-            bool(self.seeds) and all(isinstance(s, int) and s >= 0 for s in self.seeds),
+            bool(self.seeds) and all(_is_int(s, 0) for s in self.seeds),
             "--seeds non-negative ints",
             f"seeds={self.seeds!r}",
         )
+        _expect(_is_int(self.data_seed, 0), "--data_seed >= 0", f"data_seed={self.data_seed!r}")
+        unknown = sorted(set(self.model_options) - _model_keywords(self.model))
+        _expect(
+            not unknown,
+            f"model options of {self.model} among {sorted(_model_keywords(self.model))}",
+            f"unknown {unknown}",
+        )
+        _expect(
+            all(_is_int(v, 0) for v in self.model_options.values()),
+            "model sizes as non-negative ints",
+            f"model_options={self.model_options!r}",
+        )
+        _expect(isinstance(self.multi_head, bool), "--multi_head a bool", f"{self.multi_head!r}")
         _expect(
             len(set(self.seeds)) == len(self.seeds), "distinct --seeds", f"seeds={self.seeds!r}"
         )
-        _expect(self.batch_size >= 1, "--batch_size >= 1", f"batch_size={self.batch_size}")
+        _expect(_is_int(self.batch_size, 1), "--batch_size >= 1", f"batch_size={self.batch_size!r}")
         _expect(
-            self.eval_batch_size >= 1,
+            _is_int(self.eval_batch_size, 1),
             "--eval_batch_size >= 1",
-            f"eval_batch_size={self.eval_batch_size}",
+            f"eval_batch_size={self.eval_batch_size!r}",
         )
         _expect(
-            not self.uses_store or self.incremental_storage > 0,
+            not isinstance(self.incremental_storage, bool)
+            and isinstance(self.incremental_storage, int | float)
+            and (not self.uses_store or self.incremental_storage > 0),
             f"--incremental_storage > 0 for {self.learner}",
             f"incremental_storage={self.incremental_storage}",
         )

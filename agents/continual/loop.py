@@ -115,6 +115,7 @@ def run(
     progress: bool = True,
     stop_after_steps: int | None = None,
     cache_dir: str | None = None,
+    files: dict[str, str] | None = None,
 ) -> dict:
     """Trains the configured learner over the stream for every seed; writes results.
 
@@ -129,6 +130,8 @@ def run(
             many steps have run in this call; for tests of resumption.
         cache_dir: where prepared streams are cached (None: $RECOLLECT_CACHE_DIR,
             else ~/.cache/recollect); where it is does not change the results.
+        files: more text files to write into workdir once the settings are known
+            to work (the runner's flags.txt), name -> content.
 
     Returns:
         The results dict also written to workdir/results.json.
@@ -142,6 +145,9 @@ def run(
     plan = build.plan_storage(config, stream)
     os.makedirs(workdir, exist_ok=True)
     write_json(os.path.join(workdir, "config.json"), config.to_dict())
+    for name, text in (files or {}).items():
+        with open(os.path.join(workdir, name), "w", encoding="utf-8") as f:
+            f.write(text)
     tf.config.experimental.enable_op_determinism()
     with StopSignal() as stop:
         context = _Run(config, stream, plan, workdir, resume, progress, stop, stop_after_steps)

@@ -158,13 +158,17 @@ def test_resume_with_other_settings_is_refused(tmp_path, data_dir):
         ({"seeds": (0, 0)}, "distinct"),
         ({"learner_config": {"optimizer": "rmsprop"}}, "--optimizer"),
         ({"learner_config": {"ewc_lambda": 1.0}}, "unknown"),
+        ({"seeds": (True,)}, "--seeds"),
+        ({"batch_size": 2.5}, "--batch_size"),
+        ({"model_options": {"bogus": 1}}, "model options of mlp"),
+        ({"model_options": {"hidden_units": -3}}, "non-negative ints"),
     ],
 )
 def test_bad_settings_fail_before_training(tmp_path, data_dir, overrides, message):
     with pytest.raises(ValueError, match=message):
         config = tiny_config(data_dir, **overrides)
         continual.run(config, str(tmp_path / "w"), progress=False)
-    assert not (tmp_path / "w" / "seed_0").exists()
+    assert not (tmp_path / "w").exists()  # nothing written
 
 
 def test_missing_data_names_the_files_to_put_where(tmp_path):
