@@ -8,6 +8,9 @@ INSTALL_REQUIRES = [
     "tensorflow==2.21.0",
     "keras==3.15.1",
     "tensorflow-datasets==4.9.10",
+    # tfds 4.9.10 imports `importlib_resources` in download_and_prepare but declares it
+    # only for Python < 3.9 (tensorflow/datasets#11212), so the tfds fallback fails here.
+    "importlib_resources==7.1.0",
     "numpy==2.4.6",
     "scipy==1.17.1",
     "gymnasium==1.4.0",

@@ -15,13 +15,15 @@ tfds.builder(name, data_dir).download_and_prepare()
 ```
 
 Any tfds failure (no network, no package, a broken download) raises one
-`DataNotFoundError` saying why tfds was tried and what failed.
+`DataNotFoundError` saying why tfds was tried and what failed; `failure_hint` adds
+what a network failure or a missing module means.
 """
 
 from __future__ import annotations
 
 import importlib.metadata
 import os
+import socket
 from collections.abc import Callable
 from typing import Any
 
@@ -94,12 +96,55 @@ def locate(
                 f"(tfds.builder('{name}').download_and_prepare()) and failed: "
                 f"{type(err).__name__}: {err}"
             )
+            hint = failure_hint(err)
+            if hint:
+                problem += f"\n{hint}"
             raise DataNotFoundError(message(problem)) from err
         arrays, metadata = _CONVERTERS[name](splits, names)
         return arrays, {**metadata, "tfds_version": version}
 
     fingerprint = f"tfds:{name}:{package}:{data_dir}"
     return Located(name, "tfds", f"tfds:{name}", "tfds", fingerprint, {}, read)
+
+
+def failure_hint(err: BaseException) -> str:
+    """Returns a sentence on what a tfds failure means, or "" when nothing is known.
+
+    Args:
+        err: what `load_splits` raised.
+
+    Returns:
+        For a network failure anywhere in the exception chain: tfds needs the network
+        the first time. For a missing module: the install is incomplete.
+    """
+    chain: list[BaseException] = []
+    link: BaseException | None = err
+    while link is not None and all(link is not seen for seen in chain):
+        chain.append(link)
+        link = link.__cause__ or link.__context__
+    if any(isinstance(link, _network_errors()) for link in chain):
+        return (
+            "tensorflow_datasets downloads a data set from the internet the first time, "
+            "and the network could not be reached. Without network access, put the files "
+            "below in a local data root instead."
+        )
+    missing = next((link for link in chain if isinstance(link, ModuleNotFoundError)), None)
+    if missing is not None:
+        return (
+            f"tensorflow_datasets lacks the module {missing.name!r}: reinstall recollect's "
+            "pinned requirements (pip install -e .), or put the files below in a local data root."
+        )
+    return ""
+
+
+def _network_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions that mean the network was unreachable (DNS, connect, timeout, HTTP)."""
+    errors: tuple[type[BaseException], ...] = (ConnectionError, TimeoutError, socket.gaierror)
+    try:
+        import requests  # tfds downloads with `requests`; a dependency of tfds.
+    except ImportError:
+        return errors
+    return (*errors, requests.exceptions.RequestException)
 
 
 def _image_set(splits: Splits, names: LabelNames) -> Decoded:
