@@ -277,7 +277,17 @@ class DiscreteAutoencoder(_Autoencoder):
         return self.decoder(flat)
 
     def decode(self, indices: TensorLike) -> tf.Tensor:
-        """Maps int [B, c] in [0, l) to float32 recollections [B, *input_shape] in [0, 1]."""
+        """Maps int [B, c] in [0, l) to float32 recollections [B, *input_shape] in [0, 1].
+
+        Raises:
+            ValueError: on indices that are not int [B, c] in [0, l) (in a graph,
+                an assertion: `tf.errors.InvalidArgumentError`); see `bits.check_indices`.
+        """
+        checked = bits.check_indices(indices, self.num_latents, self.num_categories)
+        return self.decode_unchecked(checked)
+
+    def decode_unchecked(self, indices: TensorLike) -> tf.Tensor:
+        """`decode` for indices known to be int [B, c] in [0, l) (graph-safe, no checks)."""
         one_hot = tf.one_hot(indices, self.num_categories, dtype=tf.float32)
         return self._decoded(tf.reshape(one_hot, [-1, self.num_latents * self.num_categories]))
 

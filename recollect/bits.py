@@ -2,7 +2,8 @@
 
 Where this sits: `RecollectionMemory.observe` encodes an input to `c` indices in
 `[0, l)`, calls `pack_codes` and writes the bytes to the `IndexBuffer`;
-`recall` reads bytes, calls `unpack_codes` and hands the indices to the decoder.
+`recall` reads bytes, calls `unpack_codes` and hands the indices to the decoder;
+a caller's own indices pass `check_indices` on the way to the decoder.
 
 Layout of one packed item (b = ceil(log2 l) bits per latent, k = c * b bits):
 
@@ -152,6 +153,57 @@ def unpack_codes(packed: TensorLike, num_latents: int, num_categories: int) -> t
     weights = tf.bitwise.left_shift(1, tf.range(bits - 1, -1, -1, dtype=tf.int32))
     indices = tf.reduce_sum(bit_stream * weights, axis=-1)
     return tf.minimum(indices, num_categories - 1)
+
+
+def check_indices(
+    indices: TensorLike, num_latents: int, num_categories: int, name: str = "indices"
+) -> tf.Tensor:
+    """Checks codes before they are decoded: int [B, c], each in [0, l).
+
+    A code outside [0, l) would decode to the decoder's output for an all-zero
+    one-hot (a flat grey image), so it is refused: eagerly with a ValueError, and
+    in a graph (`tf.function`, a SavedModel signature) by assertions that fail
+    with `tf.errors.InvalidArgumentError` when run.
+
+    Args:
+        indices: int [B, c].
+        num_latents: c.
+        num_categories: l.
+        name: the argument name used in error messages.
+
+    Returns:
+        the indices as int32 or int64 [B, c] (other integer dtypes become int64).
+
+    Raises:
+        ValueError: on a non-integer dtype, another shape, or (eagerly) a value
+            outside [0, l).
+    """
+    indices = tf.convert_to_tensor(indices)
+    if not indices.dtype.is_integer:
+        raise ValueError(
+            f"Expected {name} of an integer dtype. Received: {name}.dtype={indices.dtype.name}"
+        )
+    shape = indices.shape
+    if shape.rank is not None and (shape.rank != 2 or shape[1] not in (None, num_latents)):
+        raise ValueError(
+            f"Expected {name} of shape [batch, {num_latents}]. Received: "
+            f"{name}.shape={shape.as_list()}"
+        )
+    if indices.dtype not in (tf.int32, tf.int64):
+        indices = tf.cast(indices, tf.int64)
+    expected = f"Expected {name} in [0, {num_categories})"
+    if tf.executing_eagerly():
+        values = indices.numpy()
+        if values.size and (values.min() < 0 or values.max() >= num_categories):
+            raise ValueError(f"{expected}. Received: values in [{values.min()}, {values.max()}]")
+        return indices
+    upper = tf.constant(num_categories, indices.dtype)
+    checks = [
+        tf.debugging.assert_non_negative(indices, message=expected),
+        tf.debugging.assert_less(indices, upper, message=expected),
+    ]
+    with tf.control_dependencies(checks):
+        return tf.identity(indices)
 
 
 def pack_codes_numpy(indices: np.ndarray, num_categories: int) -> np.ndarray:

@@ -262,11 +262,13 @@ class IndexBuffer(keras.layers.Layer):
 
         Returns:
             int64 [batch]: the row each item went to, -1 where the policy dropped it.
+            An empty batch changes nothing (no draw is made).
 
         Raises:
             ValueError: as `validate`, before anything is written.
         """
-        self.validate(items)
+        if self.validate(items) == 0:
+            return tf.zeros([0], tf.int64)
         return self.write_unchecked(
             {
                 name: tf.cast(tf.convert_to_tensor(items[name]), spec.dtype)

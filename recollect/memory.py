@@ -63,6 +63,10 @@ class RecollectionMemory(keras.Model):
         learning_rate: float, Adam's step size for `stabilize`.
         seed: int, seeds the buffer's draws.
         device: where the buffer lives ("/CPU:0").
+        host_trainable: let a Keras model holding the memory train the codec. If
+            False (default), `trainable_weights` is empty and `call` takes the
+            code's mode, so a host's `fit` cannot change what stored codes decode
+            to; `stabilize` trains the codec with the memory's optimizer either way.
 
     Raises:
         ValueError: on a codec that is not a `DiscreteAutoencoder`, a capacity < 1,
@@ -82,8 +86,10 @@ class RecollectionMemory(keras.Model):
         learning_rate: float = 1e-3,
         seed: int = 0,
         device: str | None = "/CPU:0",
+        host_trainable: bool = False,
         **kwargs: Any,
     ) -> None:
+        trainable = kwargs.pop("trainable", True)  # applied last, once the codec is listed
         super().__init__(**kwargs)
         if isinstance(codec, dict):
             codec = keras.saving.deserialize_keras_object(codec)
@@ -110,8 +116,18 @@ class RecollectionMemory(keras.Model):
             capacity=capacity, fields=fields, policy=policy, seed=seed, device=device
         )
         self.optimizer = keras.optimizers.Adam(learning_rate=self.learning_rate)
-        self.optimizer.build(self.codec.trainable_variables)
-        self._compile_functions()
+        codec.trainable = True  # a codec frozen before (or in a config): stabilize trains all
+        codec_variables = list(codec.trainable_variables)
+        self.optimizer.build(codec_variables)
+        compiled = memory_graph.compile_functions(self._parts(), self.optimizer, codec_variables)
+        self._read_rows = compiled.read_rows
+        self._encode_packed = compiled.encode_packed
+        self._stabilize_step = compiled.stabilize_step
+        self._recall_items = compiled.recall_items
+        self._recall_codes = compiled.recall_codes
+        self._write = compiled.write
+        self.host_trainable = bool(host_trainable)
+        type(self).trainable.fset(self, trainable)  # frozen unless host_trainable
         self.built = True
 
     # ----------------------------------------------------------- compiled core
@@ -121,15 +137,6 @@ class RecollectionMemory(keras.Model):
         return memory_layout.MemoryParts(
             self.codec, self.buffer, self.side_fields, self.encoded_inputs
         )
-
-    def _compile_functions(self) -> None:
-        compiled = memory_graph.compile_functions(self._parts(), self.optimizer)
-        self._read_rows = compiled.read_rows
-        self._encode_packed = compiled.encode_packed
-        self._stabilize_step = compiled.stabilize_step
-        self._recall_items = compiled.recall_items
-        self._recall_codes = compiled.recall_codes
-        self._write = compiled.write
 
     def _recall_graph(self, n: tf.Tensor, task: tf.Tensor, decode: bool) -> dict[str, tf.Tensor]:
         """Graph body of recall; task < 0 means any task."""
@@ -145,7 +152,7 @@ class RecollectionMemory(keras.Model):
         return self.codec.encode(self.codec.check_inputs(x))
 
     def decode(self, indices: TensorLike) -> tf.Tensor:
-        """Maps int [B, c] to float32 [B, *input_shape] in [0, 1]."""
+        """Maps int [B, c] in [0, l) to float32 [B, *input_shape]; see `codec.decode`."""
         return self.codec.decode(indices)
 
     def observe(
@@ -169,12 +176,8 @@ class RecollectionMemory(keras.Model):
         Raises:
             ValueError: on any malformed input, before anything is written.
         """
-        inputs = dict(side)
-        if y is not None:
-            inputs["label"] = y
-        if task is not None:
-            inputs["task"] = task
-        return self.observe_items({"x": x, **inputs})
+        supervised = {k: v for k, v in {"label": y, "task": task}.items() if v is not None}
+        return self.observe_items({"x": x, **side, **supervised})
 
     def observe_items(self, items: Mapping[str, TensorLike]) -> tf.Tensor:
         """Like `observe`, with every input and side field in one dict.
@@ -191,9 +194,11 @@ class RecollectionMemory(keras.Model):
         checked, stored = memory_layout.check_observe_items(
             self.codec, items, encoded_inputs=self.encoded_inputs, side_fields=self.side_fields
         )
-        for name, value in checked.items():
-            stored[codes_field(name)] = self._encode_packed(value)
-        self.buffer.validate(stored)
+        empty = np.zeros((0, self.code_bytes_per_item), np.uint8)
+        for name, value in checked.items():  # an empty batch is checked, not encoded
+            stored[codes_field(name)] = self._encode_packed(value) if value.shape[0] else empty
+        if self.buffer.validate(stored) == 0:
+            return tf.zeros([0], tf.int64)  # nothing to write: no draw, no state change
         return self._write(
             {
                 name: tf.cast(tf.convert_to_tensor(stored[name]), spec.dtype)
@@ -252,9 +257,9 @@ class RecollectionMemory(keras.Model):
             dict: encoded input name -> float32 [m, *input_shape], side fields -> [m].
 
         Raises:
-            ValueError: if a row is outside [0, capacity).
+            ValueError: if a row is outside [0, capacity) or was never written.
         """
-        return self._read_rows(tf.constant(memory_layout.check_rows(rows, self.buffer.capacity)))
+        return self._read_rows(tf.constant(memory_layout.check_rows(rows, self.buffer)))
 
     def stabilize(
         self,
@@ -286,7 +291,7 @@ class RecollectionMemory(keras.Model):
         """
         x_new = self.codec.check_inputs(x_new, "x_new")
         if recollections is None:
-            memory_layout.check_num_steps(num_steps)
+            memory_layout.check_num_steps(num_steps, batch_size)
             size = batch_size or int(x_new.shape[0])
             if int(self.size()) > 0:
                 recollections = [self.recall_items(size)["x"] for _ in range(num_steps)]
@@ -323,34 +328,34 @@ class RecollectionMemory(keras.Model):
         return tf.train.Checkpoint(memory=self, optimizer=self.optimizer)
 
     def save_checkpoint(self, path: str) -> str:
-        """Writes a checkpoint (atomically: to a temporary prefix, then renamed).
+        """Writes a checkpoint and its `<path>.memory.json` (config, sha256s), atomically.
 
         Args:
             path: checkpoint prefix, e.g. "ckpt/memory".
 
         Returns:
             the prefix written.
+
+        Raises:
+            ValueError: if path is not a prefix (a non-empty str not ending in "/").
         """
-        return checkpointing.write_atomically(self.checkpoint(), path)
+        config = memory_layout.checkpoint_config(self._parts(), learning_rate=self.learning_rate)
+        return checkpointing.write_atomically(self.checkpoint(), path, config=config)
 
     def restore_checkpoint(self, path: str) -> None:
-        """Restores a checkpoint, checking it fits before changing anything.
-
-        The checkpoint is first restored into a fresh memory of this memory's
-        config; only if that succeeds is this memory's state replaced.
+        """Restores a checkpoint, checking all of it first (see `checkpointing.py`).
 
         Args:
             path: checkpoint prefix, as given to `save_checkpoint`.
 
         Raises:
-            ValueError: if the checkpoint is missing or comes from a memory of
-                another shape (code shape, capacity, fields, input shape).
+            ValueError: before any change, if the checkpoint or its `.memory.json`
+                is missing, a file is damaged or truncated, or the config (fields
+                and their ranges, policy, codec, ...) differs: the message names
+                the first differing entry.
         """
-        shape = (
-            f"codec {self.codec.num_latents}x{self.codec.num_categories}, capacity "
-            f"{self.buffer.capacity}, input {self.codec.input_spec_shape}"
-        )
-        checkpointing.restore_verified(self, path, shape=shape)
+        config = memory_layout.checkpoint_config(self._parts(), learning_rate=self.learning_rate)
+        checkpointing.restore_verified(self, path, config=config)
 
     def get_config(self) -> dict:
         """The constructor's arguments, for Keras serialisation."""
@@ -370,6 +375,7 @@ class RecollectionMemory(keras.Model):
                 "learning_rate": self.learning_rate,
                 "seed": self.seed,
                 "device": self.device,
+                "host_trainable": self.host_trainable,
             }
         )
         return config
@@ -379,6 +385,16 @@ class RecollectionMemory(keras.Model):
         """A new, empty memory built from the dict `get_config` returns."""
         return cls(**config)
 
+    @property
+    def trainable(self) -> bool:
+        """Whether a host may train the codec; never True without `host_trainable`."""
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value: bool) -> None:
+        # A host's `trainable = True` recurses into its layers: keep this one frozen.
+        keras.Model.trainable.fset(self, bool(value) and getattr(self, "host_trainable", True))
+
     def call(self, x: tf.Tensor, training: bool = False) -> tf.Tensor:
-        """Reconstructs x float32 [B, *input_shape] through the codec (Keras' `call`)."""
-        return self.codec(x, training=training)
+        """Reconstructs x float32 [B, *input_shape] (Keras' `call`); frozen, the code's mode."""
+        return self.codec(x, training=training if self.trainable else False)

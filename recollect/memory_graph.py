@@ -17,7 +17,7 @@ write           {field: [B, ...]} -> policy rows -> one scatter per field -> int
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 import keras
@@ -57,7 +57,7 @@ def items_at(parts: MemoryParts, rows: tf.Tensor, *, decode: bool) -> dict[str, 
         packed = stored[codes_field(name)]
         if decode:
             indices = bits.unpack_codes(packed, codec.num_latents, codec.num_categories)
-            out[name] = codec.decode(indices)
+            out[name] = codec.decode_unchecked(indices)  # in [0, l): written by pack_codes
         else:
             out[codes_field(name)] = packed
     return out
@@ -83,11 +83,14 @@ def recall(
         available = tf.cond(task < 0, buffer.size, lambda: buffer.task_size(tf.maximum(task, 0)))
     else:
         available = buffer.size()
-    tf.debugging.assert_positive(
-        available, message="recall: the memory holds no item (of this task) to recall"
-    )
-    tf.debugging.assert_positive(n, message="recall: n must be >= 1")
-    random_bits = buffer._random_bits(n)
+    checks = [
+        tf.debugging.assert_positive(
+            available, message="recall: the memory holds no item (of this task) to recall"
+        ),
+        tf.debugging.assert_positive(n, message="recall: n must be >= 1"),
+    ]
+    with tf.control_dependencies(checks):  # a refused recall must not advance the seed
+        random_bits = buffer._random_bits(n)
     if by_task:
         rows = tf.cond(
             task < 0,
@@ -100,14 +103,19 @@ def recall(
 
 
 def compile_functions(
-    parts: MemoryParts, optimizer: keras.optimizers.Optimizer
+    parts: MemoryParts,
+    optimizer: keras.optimizers.Optimizer,
+    codec_variables: Sequence[keras.Variable],
 ) -> CompiledFunctions:
     """Compiles the memory's graph functions with fixed input signatures.
 
     Args:
         parts: the memory's parts.
-        optimizer: the optimizer `stabilize_step` applies, built on the codec's
-            trainable variables.
+        optimizer: the optimizer `stabilize_step` applies, built on
+            codec_variables.
+        codec_variables: the codec's variables `stabilize_step` trains, listed
+            while the codec was trainable: a memory frozen to its host (Keras
+            `trainable=False`) reports none, yet `stabilize` must train them all.
 
     Returns:
         `CompiledFunctions`; none retraces across batch sizes.
@@ -120,11 +128,14 @@ def compile_functions(
     def encode_packed(x: tf.Tensor) -> tf.Tensor:
         return bits.pack_codes(codec.encode(x), codec.num_categories)
 
+    variables = list(codec_variables)
+
     @tf.function(input_signature=[input_spec])
     def stabilize_step(x: tf.Tensor) -> tf.Tensor:
         with tf.GradientTape() as tape:
+            # Watched explicitly: the tape must not depend on Keras' trainable flags.
+            tape.watch([v.value for v in variables])
             loss = codec.reconstruction_loss(x, training=True)
-        variables = codec.trainable_variables
         optimizer.apply(tape.gradient(loss, variables), variables)
         return loss
 

@@ -1,8 +1,9 @@
 """A memory's layout: its buffer fields, what they cost, and checks against them.
 
 Where this sits: between the caller and `RecollectionMemory`. Its `__init__` lays
-out the buffer's fields here and `footprint()` counts their bytes here; `observe`,
-`recall`, `recall_rows` and `stabilize` check their arguments here first. Every
+out the buffer's fields here, `footprint()` counts their bytes here and the
+checkpoint side file records `checkpoint_config` from here; `observe`, `recall`,
+`recall_rows` and `stabilize` check their arguments here first. Every
 check raises `ValueError("Expected ... Received: ...")` or returns the checked
 values; none changes any state, so a bad call leaves the memory as it was.
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -146,6 +148,41 @@ def footprint(parts: MemoryParts, *, items_stored: int, bits_per_value: int = 8)
     )
 
 
+def checkpoint_config(parts: MemoryParts, *, learning_rate: float) -> dict:
+    """What a checkpoint must match to restore into a memory of these parts.
+
+    The checkpoint holds the state (weights, rows, counters, seeds, optimizer
+    slots); this is everything that shapes or gives meaning to that state. The
+    codec's name, trainable flag and seed are left out: the noise seed's position
+    is state, restored with the rest.
+
+    Args:
+        parts: the memory's parts.
+        learning_rate: the memory's Adam step size (the optimizer's variable is
+            in the checkpoint).
+
+    Returns:
+        JSON-friendly dict: capacity, fields (shape, dtype, num_values), encoded
+        inputs, policy (registered class, config, state shapes), codec config,
+        learning_rate.
+    """
+    buffer, policy = parts.buffer, parts.buffer.policy
+    codec = parts.codec.get_config()
+    state = policy.state_specs(capacity=buffer.capacity)
+    return {
+        "capacity": buffer.capacity,
+        "fields": {name: spec.to_config() for name, spec in buffer.fields.items()},
+        "encoded_inputs": list(parts.encoded_inputs),
+        "policy": {
+            "class": keras.saving.get_registered_name(type(policy)),
+            "config": policy.get_config(),
+            "state": {k: {"shape": list(s), "dtype": d} for k, (s, d) in state.items()},
+        },
+        "codec": {k: v for k, v in codec.items() if k not in ("name", "trainable", "seed")},
+        "learning_rate": float(learning_rate),
+    }
+
+
 def check_observe_items(
     codec: DiscreteAutoencoder,
     items: Mapping[str, TensorLike],
@@ -212,7 +249,8 @@ def check_recall(
         spec = side_fields.get("task")
         if spec is None:
             raise ValueError("Expected a 'task' field to recall by task. Received: task=...")
-        if not isinstance(task, int | np.integer) or not 0 <= task < (spec.num_values or 2**31):
+        valid = isinstance(task, int | np.integer) and not isinstance(task, bool)
+        if not valid or not 0 <= task < (spec.num_values or 2**31):
             raise ValueError(f"Expected task in [0, {spec.num_values}). Received: task={task!r}")
     available = int(buffer.size() if task is None else buffer.task_size(task))
     if available == 0:
@@ -220,38 +258,55 @@ def check_recall(
         raise ValueError(f"{what}: nothing to recall. Call observe() first. Received: n={n}")
 
 
-def check_rows(rows: TensorLike, capacity: int) -> np.ndarray:
-    """Checks buffer rows for `recall_rows`.
+def check_rows(rows: TensorLike, buffer: IndexBuffer) -> np.ndarray:
+    """Checks buffer rows for `recall_rows`: each in range and written.
 
     Args:
         rows: int [m], or any shape (flattened).
-        capacity: the buffer's rows.
+        buffer: the memory's buffer; its policy says which rows were written.
 
     Returns:
         int64 numpy [m].
 
     Raises:
-        ValueError: if a row is outside [0, capacity).
+        ValueError: on rows that are not integers, a row outside [0, capacity),
+            or one never written (it would decode an all-zero code).
     """
-    rows = np.asarray(rows, np.int64).reshape(-1)
+    array = np.asarray(rows)
+    if array.size and array.dtype.kind not in "iu":
+        raise ValueError(f"Expected integer rows. Received: rows of dtype {array.dtype}")
+    rows = array.astype(np.int64).reshape(-1)
+    capacity = buffer.capacity
     if rows.size and (rows.min() < 0 or rows.max() >= capacity):
         raise ValueError(
             f"Expected rows in [0, {capacity}). Received: values in [{rows.min()}, {rows.max()}]"
         )
+    unwritten = np.unique(rows[~buffer.policy.holds_items(buffer, tf.constant(rows)).numpy()])
+    if unwritten.size:
+        shown = ", ".join(str(r) for r in unwritten[:10]) + (", ..." if unwritten.size > 10 else "")
+        raise ValueError(
+            f"Expected rows that hold items ({int(buffer.size())} of {capacity} rows "
+            f"hold one). Received: rows never written: [{shown}]"
+        )
     return rows
 
 
-def check_num_steps(num_steps: int) -> None:
-    """Raises ValueError unless num_steps is an int >= 1.
+def check_num_steps(num_steps: int, batch_size: int | None = None) -> None:
+    """Raises ValueError unless num_steps (and batch_size, if given) is an int >= 1.
 
     Args:
         num_steps: N, the autoencoder steps of `stabilize`.
+        batch_size: items recalled per step, or None for the batch's size.
 
     Raises:
-        ValueError: if num_steps is not an int >= 1.
+        ValueError: if num_steps, or a batch_size that is not None, is not an
+            int >= 1.
     """
-    if isinstance(num_steps, bool) or not isinstance(num_steps, int) or num_steps < 1:
-        raise ValueError(f"Expected num_steps an int >= 1. Received: {num_steps!r}")
+    for name, value in (("num_steps", num_steps), ("batch_size", batch_size)):
+        if value is None and name == "batch_size":
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+            raise ValueError(f"Expected {name} an int >= 1. Received: {value!r}")
 
 
 def check_recollections(

@@ -72,6 +72,18 @@ class WritePolicy:
         """Returns int64 []: how many valid rows hold items of `task`."""
         raise NotImplementedError
 
+    def holds_items(self, buffer: IndexBuffer, rows: tf.Tensor) -> tf.Tensor:
+        """Returns bool [m]: whether each row (in [0, capacity)) was ever written.
+
+        This default fits policies that fill rows 0, 1, 2, ... in order and never
+        leave a gap; a policy that places rows otherwise overrides it.
+
+        Args:
+            buffer: the buffer.
+            rows: int64 [m], each in [0, capacity).
+        """
+        return tf.cast(rows, tf.int64) < self.size(buffer)
+
     def sample_rows(
         self,
         buffer: IndexBuffer,
@@ -221,6 +233,17 @@ class TaskRingPolicy(WritePolicy):
     def task_size(self, buffer: IndexBuffer, task: int | tf.Tensor) -> tf.Tensor:
         """Returns int64 []: min(items of `task` seen, share)."""
         return tf.gather(self._sizes(buffer), tf.cast(task, tf.int64))
+
+    def holds_items(self, buffer: IndexBuffer, rows: tf.Tensor) -> tf.Tensor:
+        """Returns bool [m]: the row lies in a task's ring within what it has filled.
+
+        The rows past num_tasks * share belong to no task and are never written.
+        """
+        share = self.share(buffer.capacity)
+        rows = tf.cast(rows, tf.int64)
+        task = rows // share
+        filled = tf.gather(self._sizes(buffer), tf.minimum(task, self.num_tasks - 1))
+        return tf.logical_and(task < self.num_tasks, rows - task * share < filled)
 
     def sample_rows(
         self,

@@ -274,7 +274,7 @@ def test_checkpoint_of_another_shape_is_refused_before_any_change(tmp_path, othe
     memory = make_memory()
     memory.observe(*batch(4, seed=2))
     before = [v.numpy().tobytes() for v in memory.variables]
-    with pytest.raises(ValueError, match="memory shaped like this one"):
+    with pytest.raises(ValueError, match="memory with the same config"):
         memory.restore_checkpoint(prefix)
     assert [v.numpy().tobytes() for v in memory.variables] == before
 
