@@ -26,6 +26,7 @@ TEST_REQUIRES = [
     "hypothesis==6.170.15",
     "parameterized==0.9.0",
     "ruff==0.17.5",
+    "mypy==2.4.1",
 ]
 
 setup(

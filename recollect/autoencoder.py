@@ -29,7 +29,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from recollect import bits
+from recollect import arguments, bits
 from recollect.codec_layers import (
     KERNEL_SIZE,
     NUM_STAGES,
@@ -38,6 +38,7 @@ from recollect.codec_layers import (
     count_autoencoder_params,
     default_filters,
     resolve_architecture,
+    resolve_units,
 )
 from recollect.tensor_types import TensorLike
 
@@ -205,20 +206,20 @@ class DiscreteAutoencoder(_Autoencoder):
             architecture "mlp".
         num_latents: int, c.
         num_categories: int, l, in [2, 256].
-        filters: conv filters per layer; default c * l / 4.
-        hidden_units: dense units per layer of the MLP variant; default c * l.
+        filters: conv filters per layer, an int >= 1; None: c * l / 4.
+        hidden_units: dense units per layer of the MLP variant, an int >= 1; None: c * l.
         temperature: float > 0, the Gumbel-softmax temperature (default 1.0).
         noise_scale: float >= 0, scale of the Gumbel noise in training: 1.0 is the
             Gumbel-softmax estimator; 0.0 trains the straight-through estimator on
             the mode, the code `encode` stores (often lower distortion online).
-        seed: int seed for the Gumbel noise.
+        seed: int seed for the Gumbel noise; None draws one from Python's `random`.
         architecture: "conv" (needs a 3-D input_shape), "mlp" (any input_shape:
             encode, decode and reconstructions keep the input's shape), or None:
             "conv" for a 3-D input_shape and "mlp" for a 1-D one.
 
     Raises:
         ValueError: on an unknown architecture, an input_shape it cannot take, or
-            an out-of-range c, l, temperature or noise_scale.
+            an out-of-range c, l, filters, hidden_units, temperature, noise_scale or seed.
     """
 
     def __init__(
@@ -242,14 +243,15 @@ class DiscreteAutoencoder(_Autoencoder):
             raise ValueError(f"Expected temperature > 0. Received: temperature={temperature!r}")
         if not noise_scale >= 0:
             raise ValueError(f"Expected noise_scale >= 0. Received: noise_scale={noise_scale!r}")
+        arguments.check_seed("seed", seed, optional=True)
         self.noise_scale = float(noise_scale)
         self.num_latents = int(num_latents)
         self.num_categories = int(num_categories)
-        self.filters = int(filters or default_filters(num_latents, num_categories))
-        self.hidden_units = int(hidden_units or num_latents * num_categories)
+        units = self.num_latents * self.num_categories
+        self.filters, self.hidden_units = resolve_units(units, filters, hidden_units)
         self.temperature = float(temperature)
         self.seed = seed
-        self._build_stacks(self.num_latents * self.num_categories)
+        self._build_stacks(units)
         # A plain int64 variable (not a keras SeedGenerator) so that
         # tf.train.Checkpoint and SavedModel keep the noise stream's position.
         initial_seed = seed if seed is not None else random.randrange(2**31)
@@ -342,13 +344,13 @@ class ContinuousAutoencoder(_Autoencoder):
     Args:
         input_shape: (H, W, C) or (n,); any shape for architecture "mlp".
         latent_size: int, h.
-        filters: conv filters per layer; default max(1, h // 4).
-        hidden_units: dense units of the MLP variant; default h.
+        filters: conv filters per layer, an int >= 1; None: max(1, h // 4).
+        hidden_units: dense units of the MLP variant, an int >= 1; None: h.
         architecture: "conv", "mlp" or None, as for `DiscreteAutoencoder`.
 
     Raises:
-        ValueError: on an unknown architecture, an input_shape it cannot take, or
-            a latent_size < 1.
+        ValueError: on an unknown architecture, an input_shape it cannot take, a
+            latent_size < 1, or filters or hidden_units neither None nor an int >= 1.
     """
 
     def __init__(
@@ -366,8 +368,7 @@ class ContinuousAutoencoder(_Autoencoder):
         if isinstance(latent_size, bool) or not isinstance(latent_size, int) or latent_size < 1:
             raise ValueError(f"Expected latent_size an int >= 1. Received: {latent_size!r}")
         self.latent_size = latent_size
-        self.filters = int(filters or max(1, latent_size // 4))
-        self.hidden_units = int(hidden_units or latent_size)
+        self.filters, self.hidden_units = resolve_units(latent_size, filters, hidden_units)
         self.bits_per_item = 32 * latent_size
         self._build_stacks(latent_size)
         self.built = True

@@ -70,13 +70,14 @@ def raw_example_bits(input_shape: Sequence[int], *, bits_per_value: int = 8) -> 
         prod(input_shape) * bits_per_value.
 
     Raises:
-        ValueError: on an empty or non-positive input_shape, or bits_per_value < 1.
+        ValueError: on an empty or non-positive input_shape, or bits_per_value not
+            an int >= 1.
     """
+    _check_positive_int("bits_per_value", bits_per_value)
     shape = tuple(int(d) for d in input_shape)
-    if not shape or min(shape) < 1 or bits_per_value < 1:
+    if not shape or min(shape) < 1:
         raise ValueError(
-            f"Expected a non-empty positive input_shape and bits_per_value >= 1. "
-            f"Received: input_shape={input_shape!r}, bits_per_value={bits_per_value!r}"
+            f"Expected a non-empty positive input_shape. Received: input_shape={input_shape!r}"
         )
     return math.prod(shape) * bits_per_value
 

@@ -24,6 +24,8 @@ from collections.abc import Sequence
 
 import keras
 
+from recollect.arguments import check_int, is_int
+
 KERNEL_SIZE = 5
 NUM_STAGES = 3  # three stride-2 convs, three stride-2 transposed convs
 ARCHITECTURES = ("conv", "mlp")
@@ -43,16 +45,19 @@ def resolve_architecture(
         (input_shape as a tuple of ints, "conv" or "mlp").
 
     Raises:
-        ValueError: on an unknown architecture, or an input_shape it cannot take.
+        ValueError: on an unknown architecture, or an input_shape it cannot take
+            (sizes must be ints >= 1).
     """
     if architecture is not None and architecture not in ARCHITECTURES:
         raise ValueError(
             f"Expected architecture 'conv', 'mlp' or None. Received: architecture={architecture!r}"
         )
     try:
-        shape = tuple(int(d) for d in input_shape)
-    except (TypeError, ValueError):
-        shape = ()
+        dims = list(input_shape)
+    except TypeError:
+        dims = []
+    # Sizes must be ints: int(8.5) would build a codec for another shape without a word.
+    shape = tuple(int(d) for d in dims) if all(is_int(d) for d in dims) else ()
     positive = bool(shape) and min(shape) >= 1
     if architecture is None:
         if len(shape) not in (1, 3) or not positive:
@@ -87,6 +92,27 @@ def default_filters(num_latents: int, num_categories: int) -> int:
     return max(1, (num_latents * num_categories) // 4)
 
 
+def resolve_units(
+    bottleneck: int, filters: int | None, hidden_units: int | None
+) -> tuple[int, int]:
+    """Checks the stacks' sizes and fills in the defaults.
+
+    Args:
+        bottleneck: width of the code layer (c * l, or h).
+        filters: conv filters per layer, or None for max(1, bottleneck // 4).
+        hidden_units: dense units of the mlp, or None for bottleneck.
+
+    Returns:
+        (filters, hidden_units), ints >= 1.
+
+    Raises:
+        ValueError: if filters or hidden_units is neither None nor an int >= 1.
+    """
+    check_int("filters", filters, minimum=1, optional=True)
+    check_int("hidden_units", hidden_units, minimum=1, optional=True)
+    return int(filters or max(1, bottleneck // 4)), int(hidden_units or bottleneck)
+
+
 def count_autoencoder_params(
     input_shape: Sequence[int],
     bottleneck: int,
@@ -110,12 +136,13 @@ def count_autoencoder_params(
         counts the same as an mlp on that shape flattened.
 
     Raises:
-        ValueError: as `resolve_architecture`.
+        ValueError: as `resolve_architecture` and `resolve_units`.
     """
     shape, architecture = resolve_architecture(input_shape, architecture)
+    filters, hidden_units = resolve_units(bottleneck, filters, hidden_units)
     if architecture == "conv":
-        return _count_conv(shape, bottleneck, filters or max(1, bottleneck // 4))
-    return _count_mlp(math.prod(shape), bottleneck, hidden_units or bottleneck)
+        return _count_conv(shape, bottleneck, filters)
+    return _count_mlp(math.prod(shape), bottleneck, hidden_units)
 
 
 def _count_conv(shape: tuple[int, ...], bottleneck: int, f: int) -> int:

@@ -18,7 +18,7 @@ rng_seed  int64 [2]     counter-based seed for the stateless draws
 policy state            e.g. task_counts int64 [num_tasks] for TaskRingPolicy
 ```
 
-Fields are described by `Field` specs, so supervised items (codes, label, task)
+Fields are described by `Field` specs (`field.py`), so supervised items (codes, label, task)
 and reinforcement-learning transitions (codes, action, reward, discount,
 next_codes) use the same buffer.
 
@@ -33,7 +33,6 @@ Usage:
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
@@ -41,70 +40,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from recollect.arguments import check_seed
+from recollect.field import Field, check_values, supervised_fields, transition_fields
 from recollect.tensor_types import TensorLike
 from recollect.write_policies import ReservoirPolicy, WritePolicy
 
-
-@dataclasses.dataclass(frozen=True)
-class Field:
-    """Describes one stored field of an item.
-
-    Attributes:
-        shape: the per-item shape (the buffer adds a leading capacity axis).
-        dtype: a TF dtype name, e.g. "uint8", "int32", "float32".
-        num_values: for integer fields, values must lie in [0, num_values);
-            None for no range check.
-    """
-
-    shape: tuple[int, ...] = ()
-    dtype: str = "int32"
-    num_values: int | None = None
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "shape", tuple(int(d) for d in self.shape))
-        tf_dtype = tf.as_dtype(self.dtype)
-        object.__setattr__(self, "dtype", tf_dtype.name)
-        if self.num_values is not None and (not tf_dtype.is_integer or self.num_values < 1):
-            raise ValueError(
-                f"Expected num_values >= 1 on an integer field. Received: "
-                f"dtype={self.dtype}, num_values={self.num_values}"
-            )
-
-    def bytes_per_item(self) -> int:
-        """Bytes one item of this field occupies."""
-        return int(np.prod(self.shape, dtype=np.int64)) * tf.as_dtype(self.dtype).size
-
-    def to_config(self) -> dict:
-        """The spec as a JSON-friendly dict; `Field(**config)` rebuilds it."""
-        return {"shape": list(self.shape), "dtype": self.dtype, "num_values": self.num_values}
-
-
-def supervised_fields(
-    *, code_bytes: int, num_classes: int, num_tasks: int, label_dtype: str = "int32"
-) -> dict[str, Field]:
-    """The fields of a supervised item: packed codes, label and task id."""
-    return {
-        "codes": Field((code_bytes,), "uint8"),
-        "label": Field((), label_dtype, num_classes),
-        "task": Field((), "int32", num_tasks),
-    }
-
-
-def transition_fields(
-    *, code_bytes: int, num_actions: int | None = None, action_shape: tuple[int, ...] = ()
-) -> dict[str, Field]:
-    """The fields of an RL transition: (codes, action, reward, discount, next_codes).
-
-    The next observation is stored as its own packed code, so a sampled transition
-    decodes without depending on which neighbouring rows survived overwriting.
-    """
-    return {
-        "codes": Field((code_bytes,), "uint8"),
-        "action": Field(action_shape, "int32" if num_actions else "float32", num_actions),
-        "reward": Field((), "float32"),
-        "discount": Field((), "float32"),
-        "next_codes": Field((code_bytes,), "uint8"),
-    }
+__all__ = ["Field", "IndexBuffer", "supervised_fields", "transition_fields"]
 
 
 @keras.saving.register_keras_serializable(package="recollect")
@@ -120,8 +61,8 @@ class IndexBuffer(keras.layers.Layer):
             gathered a few at a time and a GPU would hold them for nothing.
 
     Raises:
-        ValueError: on a capacity < 1, an empty or malformed field spec, or a
-            policy that cannot work with these fields.
+        ValueError: on a capacity < 1, an empty or malformed field spec, a
+            policy that cannot work with these fields, or a seed that is not an int.
     """
 
     def __init__(
@@ -137,6 +78,7 @@ class IndexBuffer(keras.layers.Layer):
         super().__init__(**kwargs)
         if isinstance(capacity, bool) or not isinstance(capacity, int | np.integer) or capacity < 1:
             raise ValueError(f"Expected capacity an int >= 1. Received: capacity={capacity!r}")
+        check_seed("seed", seed)
         if not fields:
             raise ValueError(f"Expected at least one field. Received: fields={fields!r}")
         self.capacity = int(capacity)
@@ -146,9 +88,9 @@ class IndexBuffer(keras.layers.Layer):
         }
         if isinstance(policy, dict):
             policy = keras.saving.deserialize_keras_object(policy)
-        self.policy = policy if policy is not None else ReservoirPolicy()
-        if not isinstance(self.policy, WritePolicy):
+        if not isinstance(policy, WritePolicy | None):
             raise ValueError(f"Expected a WritePolicy. Received: policy={policy!r}")
+        self.policy: WritePolicy = policy if policy is not None else ReservoirPolicy()
         self.policy.check(capacity=self.capacity, fields=self.fields)
         self.seed = int(seed)
         self.device = device
@@ -235,7 +177,7 @@ class IndexBuffer(keras.layers.Layer):
             raise ValueError(
                 f"Expected items with exactly the fields {sorted(self.fields)}. Received: {got}"
             )
-        batch = None
+        batch = -1  # the first field's batch size, once read
         for name, spec in self.fields.items():
             value = np.asarray(items[name]) if not tf.is_tensor(items[name]) else items[name]
             shape = tuple(value.shape)
@@ -244,15 +186,15 @@ class IndexBuffer(keras.layers.Layer):
                     f"Expected {name} of shape [batch, {', '.join(map(str, spec.shape))}]."
                     f" Received: {name}.shape={list(shape)}"
                 )
-            if batch is None:
-                batch = shape[0]
+            if batch == -1:
+                batch = int(shape[0])
             elif shape[0] != batch:
                 raise ValueError(
                     f"Expected every field to have the same batch size {batch}. "
                     f"Received: {name}.shape={list(shape)}"
                 )
-            _check_values(name, value, spec)
-        return int(batch)
+            check_values(name, value, spec)
+        return batch
 
     def write(self, items: Mapping[str, TensorLike]) -> tf.Tensor:
         """Validates and writes a batch of items in one vectorised scatter per field.
@@ -280,11 +222,11 @@ class IndexBuffer(keras.layers.Layer):
         """`write` without validation, for callers that validated (graph-safe)."""
         first = next(iter(self.fields))
         batch = tf.shape(items[first], out_type=tf.int64)[0]
-        tasks = (
-            items[self.policy.task_field]
-            if getattr(self.policy, "task_field", None) in items
-            else tf.zeros([batch], tf.int64)
-        )
+        task_field = getattr(self.policy, "task_field", None)  # a policy may have none
+        if isinstance(task_field, str) and task_field in items:
+            tasks = items[task_field]
+        else:
+            tasks = tf.zeros([batch], tf.int64)
         rows = self.policy.rows(self, tasks, self._random_bits(batch))
         keep = _last_write_per_row(rows)
         target = tf.gather(rows, keep)[:, None]
@@ -365,29 +307,3 @@ def _last_write_per_row(rows: tf.Tensor) -> tf.Tensor:
     first_in_reversed = tf.math.unsorted_segment_min(tf.range(batch), index, tf.size(unique))
     positions = batch - 1 - first_in_reversed
     return tf.boolean_mask(positions, tf.gather(rows, positions) >= 0)
-
-
-def _check_values(name: str, value: np.ndarray | tf.Tensor, spec: Field) -> None:
-    dtype = tf.as_dtype(value.dtype) if not isinstance(value.dtype, tf.DType) else value.dtype
-    target = tf.as_dtype(spec.dtype)
-    if target.is_integer and not dtype.is_integer:
-        raise ValueError(
-            f"Expected an integer dtype for {name}. Received: {name}.dtype={dtype.name}"
-        )
-    if target.is_floating and not (dtype.is_floating or dtype.is_integer):
-        raise ValueError(
-            f"Expected a numeric dtype for {name}. Received: {name}.dtype={dtype.name}"
-        )
-    if target == tf.uint8 and dtype != tf.uint8:
-        raise ValueError(f"Expected uint8 for {name}. Received: {name}.dtype={dtype.name}")
-    array = value.numpy() if tf.is_tensor(value) else value
-    if array.size == 0:
-        return
-    if dtype.is_floating and not np.all(np.isfinite(array)):
-        raise ValueError(f"Expected finite values in {name}. Received: NaN or Inf")
-    if spec.num_values is not None:
-        low, high = int(array.min()), int(array.max())
-        if low < 0 or high >= spec.num_values:
-            raise ValueError(
-                f"Expected {name} in [0, {spec.num_values}). Received: values in [{low}, {high}]"
-            )

@@ -52,16 +52,16 @@ class RecollectionMemory(keras.Model):
     Args:
         codec: a `DiscreteAutoencoder` (or its serialized config).
         capacity: int, rows in the index buffer.
-        num_classes: int, labels are in [0, num_classes) (supervised items).
-        num_tasks: int, task ids are in [0, num_tasks) (supervised items).
+        num_classes: int >= 1, labels are in [0, num_classes) (supervised items).
+        num_tasks: int >= 1, task ids are in [0, num_tasks) (supervised items).
         side_fields: optional dict name -> `Field` replacing the supervised
             (label, task) fields, e.g. an RL transition's action, reward and
             discount.
-        encoded_inputs: names of the inputs stored as codes: ("x",) by default;
-            ("x", "next_x") for transitions.
+        encoded_inputs: tuple of the names of the inputs stored as codes: ("x",)
+            by default; ("x", "next_x") for transitions.
         policy: a `WritePolicy`; reservoir sampling by default.
         learning_rate: float, Adam's step size for `stabilize`.
-        seed: int, seeds the buffer's draws.
+        seed: int (int64), seeds the buffer's draws.
         device: where the buffer lives ("/CPU:0").
         host_trainable: let a Keras model holding the memory train the codec. If
             False (default), `trainable_weights` is empty and `call` takes the
@@ -69,8 +69,8 @@ class RecollectionMemory(keras.Model):
             to; `stabilize` trains the codec with the memory's optimizer either way.
 
     Raises:
-        ValueError: on a codec that is not a `DiscreteAutoencoder`, a capacity < 1,
-            or a policy that does not fit the fields.
+        ValueError: on a codec that is not a `DiscreteAutoencoder`, an argument of the
+            wrong type or range, or a policy that does not fit the fields.
     """
 
     def __init__(
@@ -89,14 +89,17 @@ class RecollectionMemory(keras.Model):
         host_trainable: bool = False,
         **kwargs: Any,
     ) -> None:
+        codec = memory_layout.checked_codec(
+            codec,
+            capacity=capacity,
+            num_classes=num_classes,
+            num_tasks=num_tasks,
+            encoded_inputs=encoded_inputs,
+            learning_rate=learning_rate,
+            seed=seed,
+        )
         trainable = kwargs.pop("trainable", True)  # applied last, once the codec is listed
         super().__init__(**kwargs)
-        if isinstance(codec, dict):
-            codec = keras.saving.deserialize_keras_object(codec)
-        if not isinstance(codec, DiscreteAutoencoder):
-            raise ValueError(f"Expected a DiscreteAutoencoder. Received: codec={codec!r}")
-        if not learning_rate > 0:
-            raise ValueError(f"Expected learning_rate > 0. Received: {learning_rate!r}")
         self.codec = codec
         self.num_classes = num_classes
         self.num_tasks = num_tasks
@@ -127,13 +130,12 @@ class RecollectionMemory(keras.Model):
         self._recall_codes = compiled.recall_codes
         self._write = compiled.write
         self.host_trainable = bool(host_trainable)
-        type(self).trainable.fset(self, trainable)  # frozen unless host_trainable
+        object.__setattr__(self, "trainable", trainable)  # the setter: frozen unless host_trainable
         self.built = True
 
     # ----------------------------------------------------------- compiled core
     def _parts(self) -> memory_layout.MemoryParts:
-        # Made on demand, not kept: an attribute would add a second path to the
-        # codec and buffer in the checkpoint's object graph.
+        # Made on demand: an attribute would add a second path to them in a checkpoint.
         return memory_layout.MemoryParts(
             self.codec, self.buffer, self.side_fields, self.encoded_inputs
         )
@@ -299,10 +301,8 @@ class RecollectionMemory(keras.Model):
                 recollections = [None] * num_steps
         else:
             recollections = memory_layout.check_recollections(self.codec, recollections)
-        losses = []
-        for recalled in recollections:
-            batch = x_new if recalled is None else tf.concat([x_new, recalled], axis=0)
-            losses.append(self._stabilize_step(batch))
+        batches = [x_new if r is None else tf.concat([x_new, r], axis=0) for r in recollections]
+        losses = [self._stabilize_step(batch) for batch in batches]
         return np.asarray([float(v) for v in losses], np.float32)
 
     def footprint(self, *, bits_per_value: int = 8) -> Footprint:

@@ -1,7 +1,8 @@
 """A memory's layout: its buffer fields, what they cost, and checks against them.
 
-Where this sits: between the caller and `RecollectionMemory`. Its `__init__` lays
-out the buffer's fields here, `footprint()` counts their bytes here and the
+Where this sits: between the caller and `RecollectionMemory`. Its `__init__` checks
+its arguments here (`checked_codec`, before anything is built) and lays out the
+buffer's fields here, `footprint()` counts their bytes here and the
 checkpoint side file records `checkpoint_config` from here; `observe`, `recall`,
 `recall_rows` and `stabilize` check their arguments here first. Every
 check raises `ValueError("Expected ... Received: ...")` or returns the checked
@@ -18,6 +19,7 @@ side_fields   codes uint8 [capacity, ceil(k/8)]   <name>_codes uint8 [capacity, 
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
@@ -26,6 +28,7 @@ import numpy as np
 import tensorflow as tf
 
 from recollect import bits
+from recollect.arguments import check_int, check_seed
 from recollect.autoencoder import DiscreteAutoencoder
 from recollect.footprint import Footprint, raw_example_bytes
 from recollect.index_buffer import Field, IndexBuffer, supervised_fields
@@ -60,6 +63,57 @@ def codes_field(name: str) -> str:
         "codes" for "x", else "<name>_codes".
     """
     return CODES if name == "x" else f"{name}_codes"
+
+
+def checked_codec(
+    codec: DiscreteAutoencoder | dict,
+    *,
+    capacity: int,
+    num_classes: int | None,
+    num_tasks: int | None,
+    encoded_inputs: Sequence[str],
+    learning_rate: float,
+    seed: int,
+) -> DiscreteAutoencoder:
+    """Checks a memory's arguments, then returns its codec (built from a config if given one).
+
+    The scalar arguments are checked first: a codec config builds layers, which
+    draw default seeds from Python's global `random`.
+
+    Args:
+        codec: a `DiscreteAutoencoder`, or its serialized config.
+        capacity: rows of the buffer, an int >= 1.
+        num_classes: None or an int >= 1.
+        num_tasks: None or an int >= 1.
+        encoded_inputs: a tuple or list of input names (str).
+        learning_rate: a number > 0.
+        seed: an int that fits int64.
+
+    Returns:
+        The codec.
+
+    Raises:
+        ValueError: on an argument of the wrong type (a bool is not an int) or
+            out of range, or a codec that is not a `DiscreteAutoencoder`.
+    """
+    check_int("capacity", capacity, minimum=1)
+    check_int("num_classes", num_classes, minimum=1, optional=True)
+    check_int("num_tasks", num_tasks, minimum=1, optional=True)
+    names = encoded_inputs if isinstance(encoded_inputs, tuple | list) else None
+    if names is None or not all(isinstance(name, str) for name in names):
+        raise ValueError(
+            "Expected encoded_inputs a tuple or list of input names (str). "
+            f"Received: encoded_inputs={encoded_inputs!r}"
+        )
+    number = isinstance(learning_rate, numbers.Real) and not isinstance(learning_rate, bool)
+    if not number or not learning_rate > 0:
+        raise ValueError(f"Expected learning_rate > 0. Received: learning_rate={learning_rate!r}")
+    check_seed("seed", seed)
+    if isinstance(codec, dict):
+        codec = keras.saving.deserialize_keras_object(codec)
+    if not isinstance(codec, DiscreteAutoencoder):
+        raise ValueError(f"Expected a DiscreteAutoencoder. Received: codec={codec!r}")
+    return codec
 
 
 def memory_fields(

@@ -154,7 +154,8 @@ class ArrayCache:
         if reserved:
             raise ValueError(f"Expected array names without a '__' prefix. Received: {reserved}")
         path = self.path(kind, key)
-        payload = {
+        # Any: savez's stub would read an array named like its `allow_pickle` as that bool.
+        payload: dict[str, Any] = {
             **arrays,
             _METADATA: np.array(json.dumps(metadata, sort_keys=True)),
             _SHA256: np.array(arrays_sha256(arrays)),

@@ -189,8 +189,9 @@ def read_tar_members(path: str | os.PathLike, names: Iterable[str]) -> dict[str,
         with tarfile.open(path, "r:*") as archive:
             for member in archive:
                 name = member.name.lstrip("./")
-                if member.isfile() and name in wanted:
-                    found[name] = archive.extractfile(member).read()
+                file = archive.extractfile(member) if member.isfile() and name in wanted else None
+                if file is not None:  # never None for a regular file
+                    found[name] = file.read()
     except (tarfile.TarError, OSError, EOFError, zlib.error) as err:
         raise corrupt(path, f"is not a readable tar archive ({err}); it may be truncated") from err
     return found

@@ -110,8 +110,9 @@ def iter_tar_images(path: str | os.PathLike) -> Iterator[Entry]:
         with tarfile.open(path, "r:*") as archive:
             for member in archive:
                 entry = _image_member(member.name) if member.isfile() else None
-                if entry is not None:
-                    yield (*entry, archive.extractfile(member).read())
+                file = archive.extractfile(member) if entry is not None else None
+                if entry is not None and file is not None:  # never None for a regular file
+                    yield (*entry, file.read())
     except (tarfile.TarError, OSError, EOFError, zlib.error) as err:
         raise corrupt(path, f"is not a readable tar archive ({err}); it may be truncated") from err
 

@@ -127,7 +127,7 @@ def read_omniglot_npz(
         [np.arange(1, num_background + 1), num_background + 1 + np.arange(parts[1].shape[0])]
     )
     alphabet_of = np.full(char_ids.shape, -1, dtype=np.int64)
-    names = []
+    names: list[str] = []
     for name, first, last in ranges["background"] + ranges["evaluation"]:
         selected = (char_ids >= first) & (char_ids <= last)
         if first > last or not selected.any() or (alphabet_of[selected] >= 0).any():

@@ -215,12 +215,16 @@ def load_arrays(
     return read_located(located, store=store)
 
 
-def read_located(located: Located, *, store: cache_lib.ArrayCache | None) -> DataArrays:
+def read_located(
+    located: Located, *, store: cache_lib.ArrayCache | None, write_cache: bool = True
+) -> DataArrays:
     """Decodes a located data set, through the cache when `store` is given.
 
     Args:
         located: from `locate`.
         store: the cache, or None to read the source.
+        write_cache: write the decoded arrays to `store` on a miss; False leaves
+            that to the caller (`cache_raw`), e.g. once it knows the arrays are used.
 
     Returns:
         The arrays and their provenance (see `load_arrays`).
@@ -228,10 +232,7 @@ def read_located(located: Located, *, store: cache_lib.ArrayCache | None) -> Dat
     Raises:
         CorruptDataError: a source file is truncated, malformed or fails its checksum.
     """
-    kind = f"raw-{located.name}"
-    key = cache_lib.cache_key(
-        {"dataset": located.name, "format": RAW_FORMAT_VERSION, "source": located.fingerprint}
-    )
+    kind, key = _raw_entry(located)
     hit = store.load(kind, key) if store is not None else None
     if hit is not None:
         return DataArrays(located.name, hit[0], hit[1])
@@ -246,9 +247,30 @@ def read_located(located: Located, *, store: cache_lib.ArrayCache | None) -> Dat
             **metadata,
         }
     )
-    if store is not None:
+    if store is not None and write_cache:
         store.save(kind, key, arrays, metadata)
     return DataArrays(located.name, arrays, metadata)
+
+
+def cache_raw(located: Located, data: DataArrays, store: cache_lib.ArrayCache) -> None:
+    """Writes what `read_located(..., write_cache=False)` decoded, unless it is cached.
+
+    Args:
+        located: from `locate`.
+        data: the arrays `read_located` returned for it.
+        store: the cache.
+    """
+    kind, key = _raw_entry(located)
+    if not store.path(kind, key).is_file():
+        store.save(kind, key, data.arrays, data.metadata)
+
+
+def _raw_entry(located: Located) -> tuple[str, str]:
+    """The cache kind and key of a located data set's decoded arrays."""
+    key = cache_lib.cache_key(
+        {"dataset": located.name, "format": RAW_FORMAT_VERSION, "source": located.fingerprint}
+    )
+    return f"raw-{located.name}", key
 
 
 def _formats(name: str) -> list[Format]:

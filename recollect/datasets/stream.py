@@ -35,7 +35,7 @@ import json
 import math
 import os
 from collections.abc import Iterator, Mapping
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, overload
 
 import numpy as np
 import tensorflow as tf
@@ -131,6 +131,12 @@ class TaskStream:
     def __iter__(self) -> Iterator[Task]:
         for task_id in range(len(self)):
             yield self[task_id]
+
+    @overload
+    def __getitem__(self, index: int) -> Task: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Task]: ...
 
     def __getitem__(self, index: int | slice) -> Task | list[Task]:
         if isinstance(index, slice):
@@ -320,9 +326,15 @@ def _build(
     located: Located,
     store: cache_lib.ArrayCache | None,
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """Reads the data set (through the raw cache) and builds the stream's arrays."""
-    data = sources.read_located(located, store=store)
+    """Reads the data set (through the raw cache) and builds the stream's arrays.
+
+    The decoded data set is cached only once the stream is built: options that
+    do not fit the data (more examples than it holds) leave the cache untouched.
+    """
+    data = sources.read_located(located, store=store, write_cache=False)
     tasks, num_classes, extra = spec.build(data, config, seed)
+    if store is not None:
+        sources.cache_raw(located, data, store)
     arrays = _assemble(tasks)
     metadata = _metadata(name, seed, stored_options, data, tasks, num_classes, extra)
     metadata["sha256"] = cache_lib.arrays_sha256(arrays)

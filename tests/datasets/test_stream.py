@@ -156,6 +156,53 @@ def test_invalid_options(root, name, options, words):
         _load(root, name, **options)
 
 
+@pytest.mark.parametrize(
+    ("name", "options", "words"),
+    [
+        (
+            "mnist_rotations",
+            {"flatten": "no"},
+            r"Expected flatten True or False. Received: flatten='no'",
+        ),
+        ("mnist_rotations", {"flatten": 1}, "Received: flatten=1"),
+        ("permuted_mnist", {"flatten": "yes"}, "Received: flatten='yes'"),
+        ("split_cifar10", {"shuffle": "no"}, "Received: shuffle='no'"),
+        ("incremental_cifar100", {"shuffle": 0}, "Received: shuffle=0"),
+        ("omniglot", {"shuffle": None}, "Received: shuffle=None"),
+    ],
+)
+def test_yes_no_options_must_be_bools_and_nothing_is_cached(root, tmp_path, name, options, words):
+    cache = tmp_path / "cache"
+    with pytest.raises(ValueError, match=words):
+        load_stream(name, data_dir=root, cache_dir=cache, **options)
+    assert not cache.exists()
+
+
+def test_options_that_do_not_fit_the_data_write_no_cache(root, tmp_path):
+    cache = tmp_path / "cache"
+    with pytest.raises(ValueError, match="Received: examples_per_task=61"):
+        load_stream("mnist_rotations", data_dir=root, cache_dir=cache, examples_per_task=61)
+    assert not cache.exists()  # not even the decoded MNIST
+    load_stream("mnist_rotations", data_dir=root, cache_dir=cache, **MNIST_OPTIONS)
+    written = {path.name: path.read_bytes() for path in cache.iterdir()}
+    assert sorted(name.split("-")[0] for name in written) == ["raw", "stream"]
+    with pytest.raises(ValueError, match="Received: examples_per_task=61"):
+        load_stream("mnist_rotations", data_dir=root, cache_dir=cache, examples_per_task=61)
+    assert {path.name: path.read_bytes() for path in cache.iterdir()} == written
+
+
+def test_a_stream_caches_the_raw_data_under_the_key_load_arrays_uses(root, tmp_path):
+    load_stream("mnist_rotations", data_dir=root, cache_dir=tmp_path / "a", **MNIST_OPTIONS)
+    datasets.load_arrays("mnist", data_dir=root, cache_dir=tmp_path / "b")
+    (by_stream,) = (tmp_path / "a").glob("raw-mnist-*.npz")
+    (by_arrays,) = (tmp_path / "b").glob("raw-mnist-*.npz")
+    assert by_stream.name == by_arrays.name
+    stored = [datasets.load_arrays("mnist", data_dir=root, cache_dir=tmp_path / d) for d in "ab"]
+    assert stored[0].metadata == stored[1].metadata
+    for key, value in stored[0].arrays.items():
+        np.testing.assert_array_equal(value, stored[1].arrays[key])
+
+
 def test_task_indexing(root):
     stream = _load(root, "mnist_rotations", **MNIST_OPTIONS)
     assert stream[-1].task_id == 2

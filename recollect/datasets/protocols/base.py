@@ -58,10 +58,17 @@ class StreamSpec:
 
 
 class ClassSplitOptions(Protocol):
-    """The options `class_tasks` reads."""
+    """The options `class_tasks` reads (fields of a frozen options dataclass)."""
 
-    shuffle: bool
-    examples_per_task: int | None
+    @property
+    def shuffle(self) -> bool:
+        """Whether each task's training examples are shuffled."""
+        ...
+
+    @property
+    def examples_per_task(self) -> int | None:
+        """The first this many training examples of each task; None for all."""
+        ...
 
 
 def check(condition: bool, expected: str, received: str) -> None:
@@ -82,6 +89,19 @@ def check(condition: bool, expected: str, received: str) -> None:
 def is_int(value: Any) -> bool:
     """Returns whether `value` is an int or numpy integer (not a bool)."""
     return isinstance(value, int | np.integer) and not isinstance(value, bool)
+
+
+def check_flag(name: str, value: Any) -> None:
+    """Checks a yes/no option: a bool, not a value that merely reads as one (`"no"`).
+
+    Args:
+        name: the option's name.
+        value: the option's value.
+
+    Raises:
+        ValueError: anything but True or False.
+    """
+    check(isinstance(value, bool), f"{name} True or False", f"{name}={value!r}")
 
 
 def check_limit(examples_per_task: Any) -> None:

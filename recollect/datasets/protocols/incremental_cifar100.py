@@ -26,6 +26,7 @@ from recollect.datasets.protocols.base import (
     Built,
     StreamSpec,
     check,
+    check_flag,
     check_limit,
     class_tasks,
     is_int,
@@ -57,9 +58,11 @@ class IncrementalCifar100Options:
         """Checks the values.
 
         Raises:
-            ValueError: an unknown variant, or a count that is not a positive integer.
+            ValueError: an unknown variant, a count that is not a positive integer,
+                or shuffle not a bool.
         """
         check_limit(self.examples_per_task)
+        check_flag("shuffle", self.shuffle)
         check(
             self.variant in ("coarse", "gem"),
             "variant 'coarse' or 'gem'",

@@ -23,7 +23,15 @@ import dataclasses
 import numpy as np
 from scipy import ndimage
 
-from recollect.datasets.protocols.base import Built, StreamSpec, TaskData, check, is_int, rng
+from recollect.datasets.protocols.base import (
+    Built,
+    StreamSpec,
+    TaskData,
+    check,
+    check_flag,
+    is_int,
+    rng,
+)
 from recollect.datasets.sources import DataArrays
 
 
@@ -52,7 +60,8 @@ class MnistRotationsOptions:
         """Checks the values.
 
         Raises:
-            ValueError: a count is not a positive integer, or the width is not > 0.
+            ValueError: a count is not a positive integer, the width is not > 0,
+                or flatten is not a bool.
         """
         check(
             is_int(self.num_tasks) and self.num_tasks > 0,
@@ -75,6 +84,7 @@ class MnistRotationsOptions:
             "degrees_per_task > 0",
             f"degrees_per_task={self.degrees_per_task!r}",
         )
+        check_flag("flatten", self.flatten)
 
 
 def rotate_images(images: np.ndarray, angle: float) -> np.ndarray:

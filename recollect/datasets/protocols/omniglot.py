@@ -19,7 +19,14 @@ import dataclasses
 
 import numpy as np
 
-from recollect.datasets.protocols.base import Built, StreamSpec, TaskData, check, rng
+from recollect.datasets.protocols.base import (
+    Built,
+    StreamSpec,
+    TaskData,
+    check,
+    check_flag,
+    rng,
+)
 from recollect.datasets.sources import DataArrays
 
 
@@ -40,8 +47,9 @@ class OmniglotOptions:
         """Checks the values.
 
         Raises:
-            ValueError: `test_fraction` outside (0, 1).
+            ValueError: `test_fraction` outside (0, 1), or shuffle not a bool.
         """
+        check_flag("shuffle", self.shuffle)
         check(
             isinstance(self.test_fraction, int | float) and 0.0 < self.test_fraction < 1.0,
             "0 < test_fraction < 1",

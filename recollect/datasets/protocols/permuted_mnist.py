@@ -45,12 +45,13 @@ class PermutedMnistOptions:
         """Checks the values as `MnistRotationsOptions` does.
 
         Raises:
-            ValueError: a count is not a positive integer.
+            ValueError: a count is not a positive integer, or flatten is not a bool.
         """
         MnistRotationsOptions(
             num_tasks=self.num_tasks,
             examples_per_task=self.examples_per_task,
             test_examples_per_task=self.test_examples_per_task,
+            flatten=self.flatten,
         )
 
 

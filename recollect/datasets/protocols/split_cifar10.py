@@ -22,6 +22,7 @@ from recollect.datasets.protocols.base import (
     Built,
     StreamSpec,
     check,
+    check_flag,
     check_limit,
     class_tasks,
     is_int,
@@ -49,9 +50,10 @@ class SplitCifar10Options:
         """Checks the values.
 
         Raises:
-            ValueError: a count that is not a positive integer.
+            ValueError: a count that is not a positive integer, or shuffle not a bool.
         """
         check_limit(self.examples_per_task)
+        check_flag("shuffle", self.shuffle)
         check(
             is_int(self.classes_per_task) and self.classes_per_task > 0,
             "classes_per_task > 0",
