@@ -38,3 +38,12 @@ def test_a_case_that_changes_state_or_raises_nothing_fails():
     assert refused.passed and refused.error.startswith("ValueError: Expected a good input")
     no_op = bad_inputs.run_case(bad_inputs.Case("area", "empty", lambda: subject, len, True))
     assert no_op.passed and not no_op.refused
+
+
+def test_every_bad_input_is_refused_and_changes_nothing(tmp_path):
+    """The whole table of BUILD.md: every case refused (or an empty no-op), state unchanged."""
+    output = tmp_path / "all.md"
+    assert bad_inputs.main(["--output", str(output)]) == 0, output.read_text()[-4000:]
+    summary = output.read_text().splitlines()[-1]
+    total, refused_or_noop = summary.split(" cases, ")[0], summary.split(", ")[2].split()[0]
+    assert int(total) >= 400 and refused_or_noop == total
