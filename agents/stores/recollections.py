@@ -1,222 +1,30 @@
-"""Episodic stores a learner replays from: real examples or recollections.
-
-Where this sits: a replay or GEM learner calls `recall` (and `stabilize`) before
-its model step and `observe` after it. Both stores share one interface, so every
-learner works with either storage; `STORES` names them for the run loop.
+"""Recollections: packed k-bit codes decoded by a codec trained online (Algorithm 1).
 
 ```
-RealStore          IndexBuffer of raw uint8 inputs [capacity, *input_shape] + label + task
-RecollectionStore  RecollectionMemory: packed k-bit codes + label + task, decoded on recall
-
-plan(config, incremental_storage=, input_shape=) -> StoragePlan   (capacity, code shape)
-from_plan(plan, config=, input_shape=, num_classes=, num_tasks=, policy=, seed=)
-stabilize_batches   recalled batches its own stabilising uses per step (0: none)
-observe(x, y, task) / recall(n, task) / read_rows(rows) -> (x float32 [n, ...], y, task)
-stabilize(x, recollections) / size() / task_size(task) / footprint() -> Footprint
+RecollectionMemory  codes uint8 [capacity, ceil(k/8)]   label int32   task int32
+                    + DiscreteAutoencoder (mlp or conv) and its Adam optimizer
 ```
 
-The write policy is injected: the learner says which one it needs.
+Where this sits: `STORES["recollections"]`; its plan picks the code shape that fits
+the budget (`recollect.budget`), and its own stabilising uses N recalled batches per
+step (`stabilize_batches = N`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from typing import ClassVar, Protocol, cast
+from typing import ClassVar, cast
 
 import numpy as np
 import tensorflow as tf
 
-from recollect import (
-    DiscreteAutoencoder,
-    Field,
-    Footprint,
-    IndexBuffer,
-    RecollectionMemory,
-    WritePolicy,
-    budget,
-)
-from recollect.footprint import raw_example_bytes
+from agents.stores.base import StoragePlan, StoreItems
+from recollect import DiscreteAutoencoder, Footprint, RecollectionMemory, WritePolicy, budget
 
 CODECS = ("mlp", "conv")
 # The codec's width argument for each architecture.
 _CODEC_UNITS_ARGUMENT = {"conv": "filters", "mlp": "hidden_units"}
-
-StoreItems = tuple[tf.Tensor, tf.Tensor, tf.Tensor]
-
-
-class EpisodicStore(Protocol):
-    """What a learner may ask of its store (both stores below provide it)."""
-
-    stabilize_batches: int
-
-    @property
-    def policy(self) -> WritePolicy: ...  # noqa: D102
-    @property
-    def capacity(self) -> int: ...  # noqa: D102
-    def size(self) -> int: ...  # noqa: D102
-    def task_size(self, task: int) -> int: ...  # noqa: D102
-    def observe(self, x: np.ndarray, y: np.ndarray, task: int) -> None: ...  # noqa: D102
-    def recall(self, n: int, task: int | None = None) -> StoreItems: ...  # noqa: D102
-    def read_rows(self, rows: np.ndarray) -> StoreItems: ...  # noqa: D102
-    def stabilize(  # noqa: D102
-        self, x: np.ndarray, recollections: list[tf.Tensor] | None
-    ) -> None: ...
-    def footprint(self) -> Footprint: ...  # noqa: D102
-
-
-@dataclasses.dataclass(frozen=True)
-class StoragePlan:
-    """How a budget is spent: buffer capacity and (for recollections) code shape."""
-
-    capacity: int
-    bits_per_item: int
-    num_latents: int | None = None
-    num_categories: int | None = None
-
-
-@dataclasses.dataclass(frozen=True)
-class RealStoreConfig:
-    """Real storage keeps incremental_storage raw examples; it has no settings."""
-
-
-class RealStore(tf.Module):
-    """A buffer of real examples, stored as 8-bit values (the paper's raw unit).
-
-    Args:
-        capacity: examples kept.
-        input_shape: shape of one input.
-        num_classes: labels are in [0, num_classes).
-        num_tasks: task ids are in [0, num_tasks).
-        policy: the write policy.
-        seed: seeds the buffer's draws.
-    """
-
-    config_class: ClassVar[type] = RealStoreConfig
-    stabilize_batches: ClassVar[int] = 0
-
-    @classmethod
-    def plan(
-        cls, config: RealStoreConfig, *, incremental_storage: float, input_shape: tuple[int, ...]
-    ) -> StoragePlan:
-        """Keeps int(incremental_storage) raw examples; raises ValueError below one."""
-        del config
-        capacity = int(incremental_storage)
-        if capacity < 1:
-            raise ValueError(
-                f"Expected --incremental_storage >= 1 to hold one real example. Received: "
-                f"{incremental_storage}"
-            )
-        return StoragePlan(capacity, budget.raw_example_bits(input_shape))
-
-    @classmethod
-    def from_plan(
-        cls,
-        plan: StoragePlan,
-        *,
-        config: RealStoreConfig,
-        input_shape: tuple[int, ...],
-        num_classes: int,
-        num_tasks: int,
-        policy: WritePolicy,
-        seed: int = 0,
-    ) -> RealStore:
-        """A buffer of the planned capacity."""
-        del config
-        return cls(
-            capacity=plan.capacity,
-            input_shape=input_shape,
-            num_classes=num_classes,
-            num_tasks=num_tasks,
-            policy=policy,
-            seed=seed,
-        )
-
-    def __init__(
-        self,
-        *,
-        capacity: int,
-        input_shape: tuple[int, ...],
-        num_classes: int,
-        num_tasks: int,
-        policy: WritePolicy,
-        seed: int = 0,
-    ) -> None:
-        super().__init__(name="real_store")
-        self.input_shape = tuple(int(d) for d in input_shape)
-        self.buffer = IndexBuffer(
-            capacity=capacity,
-            fields={
-                "x": Field(self.input_shape, "uint8"),
-                "label": Field((), "int32", num_classes),
-                "task": Field((), "int32", num_tasks),
-            },
-            policy=policy,
-            seed=seed,
-        )
-        specs = {
-            name: tf.TensorSpec([None, *spec.shape], spec.dtype)
-            for name, spec in self.buffer.fields.items()
-        }
-        self._write = tf.function(self.buffer.write_unchecked, input_signature=[specs])
-
-    @property
-    def policy(self) -> WritePolicy:
-        """The buffer's write policy."""
-        return cast(WritePolicy, self.buffer.policy)
-
-    @property
-    def capacity(self) -> int:
-        """Items the buffer holds."""
-        return self.buffer.capacity
-
-    def read_rows(self, rows: np.ndarray) -> StoreItems:
-        """The items at the given rows: (x float32 [m, ...], y int32 [m], task int32 [m])."""
-        items = self.buffer.read(tf.constant(np.asarray(rows, np.int64)))
-        return tf.cast(items["x"], tf.float32) / 255.0, items["label"], items["task"]
-
-    def size(self) -> int:
-        """Items stored."""
-        return int(self.buffer.size())
-
-    def task_size(self, task: int) -> int:
-        """Items of one task stored."""
-        return int(self.buffer.task_size(task))
-
-    def observe(self, x: np.ndarray, y: np.ndarray, task: int) -> None:
-        """Stores x float32 [B, *input_shape] in [0, 1] as uint8, with labels and task."""
-        pixels = np.clip(np.rint(np.asarray(x) * 255.0), 0, 255).astype(np.uint8)
-        self._write(
-            {
-                "x": tf.constant(pixels),
-                "label": tf.constant(np.asarray(y), tf.int32),
-                "task": tf.fill([len(pixels)], tf.constant(task, tf.int32)),
-            }
-        )
-
-    def recall(self, n: int, task: int | None = None) -> StoreItems:
-        """Returns (x float32 [n, ...] in [0, 1], y int32 [n], task int32 [n])."""
-        items = self.buffer.sample(n, task)
-        return tf.cast(items["x"], tf.float32) / 255.0, items["label"], items["task"]
-
-    def stabilize(self, x: np.ndarray, recollections: list[tf.Tensor] | None) -> None:
-        """Real examples need no stabilising."""
-        del x, recollections
-
-    def footprint(self) -> Footprint:
-        """Raw 8-bit inputs at capacity, plus int32 label and task per item."""
-        raw_bytes = raw_example_bytes(math.prod(self.input_shape))
-        capacity = self.buffer.capacity
-        input_bytes = int(capacity * raw_bytes)
-        return Footprint(
-            kind="real",
-            bits_per_item=math.prod(self.input_shape) * 8,
-            items_stored=self.size(),
-            capacity=capacity,
-            input_bytes=input_bytes,
-            buffer_bytes=input_bytes + capacity * 8,
-            raw_example_bytes=raw_bytes,
-        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -414,9 +222,3 @@ def _plan_fixed_shape(
             "Lower --items or --num_latents, or raise --incremental_storage."
         )
     return StoragePlan(items, c * math.ceil(math.log2(l)), c, l)
-
-
-STORES: dict[str, type[RealStore] | type[RecollectionStore]] = {
-    "real": RealStore,
-    "recollections": RecollectionStore,
-}

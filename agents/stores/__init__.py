@@ -1,0 +1,40 @@
+"""Episodic stores a learner replays from: real examples or recollections.
+
+Where this sits: a replay or GEM learner calls `recall` (and `stabilize`) before
+its model step and `observe` after it. Both stores share one interface, so every
+learner works with either storage; `STORES` names them for the run loop.
+
+```
+RealStore          IndexBuffer of raw uint8 inputs [capacity, *input_shape] + label + task
+RecollectionStore  RecollectionMemory: packed k-bit codes + label + task, decoded on recall
+
+plan(config, incremental_storage=, input_shape=) -> StoragePlan   (capacity, code shape)
+from_plan(plan, config=, input_shape=, num_classes=, num_tasks=, policy=, seed=)
+stabilize_batches   recalled batches its own stabilising uses per step (0: none)
+observe(x, y, task) / recall(n, task) / read_rows(rows) -> (x float32 [n, ...], y, task)
+stabilize(x, recollections) / size() / task_size(task) / footprint() -> Footprint
+```
+
+The write policy is injected: the learner says which one it needs.
+"""
+
+from agents.stores.base import EpisodicStore, StoragePlan, StoreItems
+from agents.stores.real import RealStore, RealStoreConfig
+from agents.stores.recollections import CODECS, RecollectionStore, RecollectionStoreConfig
+
+STORES: dict[str, type[RealStore] | type[RecollectionStore]] = {
+    "real": RealStore,
+    "recollections": RecollectionStore,
+}
+
+__all__ = [
+    "CODECS",
+    "STORES",
+    "EpisodicStore",
+    "RealStore",
+    "RealStoreConfig",
+    "RecollectionStore",
+    "RecollectionStoreConfig",
+    "StoragePlan",
+    "StoreItems",
+]

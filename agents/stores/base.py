@@ -1,0 +1,48 @@
+"""The interface every episodic store provides, and a budget's plan.
+
+Where this sits: learners (`agents/learners/`) type their store as an
+`EpisodicStore`; `agents.continual.build` asks a store class for a `StoragePlan`
+and builds the store from it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Protocol
+
+import numpy as np
+import tensorflow as tf
+
+from recollect import Footprint, WritePolicy
+
+StoreItems = tuple[tf.Tensor, tf.Tensor, tf.Tensor]
+
+
+class EpisodicStore(Protocol):
+    """What a learner may ask of its store (both stores below provide it)."""
+
+    stabilize_batches: int
+
+    @property
+    def policy(self) -> WritePolicy: ...  # noqa: D102
+    @property
+    def capacity(self) -> int: ...  # noqa: D102
+    def size(self) -> int: ...  # noqa: D102
+    def task_size(self, task: int) -> int: ...  # noqa: D102
+    def observe(self, x: np.ndarray, y: np.ndarray, task: int) -> None: ...  # noqa: D102
+    def recall(self, n: int, task: int | None = None) -> StoreItems: ...  # noqa: D102
+    def read_rows(self, rows: np.ndarray) -> StoreItems: ...  # noqa: D102
+    def stabilize(  # noqa: D102
+        self, x: np.ndarray, recollections: list[tf.Tensor] | None
+    ) -> None: ...
+    def footprint(self) -> Footprint: ...  # noqa: D102
+
+
+@dataclasses.dataclass(frozen=True)
+class StoragePlan:
+    """How a budget is spent: buffer capacity and (for recollections) code shape."""
+
+    capacity: int
+    bits_per_item: int
+    num_latents: int | None = None
+    num_categories: int | None = None
