@@ -112,6 +112,17 @@ def values(holders: Mapping[str, flags.FlagHolder], fields: Iterable[ConfigField
     return out
 
 
+def set_elsewhere(
+    holders: Mapping[str, flags.FlagHolder],
+    parts: Mapping[str, list[ConfigField]],
+    chosen: str,
+) -> list[str]:
+    """Names of the set flags that belong to other parts of a family, not to `chosen`."""
+    mine = {field.name for field in parts[chosen]}
+    theirs = {field.name for fields in parts.values() for field in fields} - mine
+    return sorted(name for name in theirs if holders[name].value is not None)
+
+
 def _scalar(hint: Any, name: str) -> type:
     """int, float, bool or str out of a hint such as `int | None`."""
     options = [a for a in typing.get_args(hint) if a is not type(None)]

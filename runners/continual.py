@@ -10,7 +10,9 @@ TensorBoard logs. Ctrl-C or SIGTERM checkpoint the run; --resume continues it.
 
 The learner's, the store's, the stream's and the model's settings are flags made
 from their config fields (`runners.config_flags`); `--helpfull` lists them with
-the parts that use them. A flag that the chosen parts do not use is ignored.
+the parts that use them. A stream or model setting that the chosen stream or model
+does not have is refused; a learner or storage setting that the chosen learner or
+store does not use is ignored, so flagfiles can build on each other.
 """
 
 from __future__ import annotations
@@ -93,6 +95,17 @@ def config_from_flags() -> continual.ContinualConfig:
         seeds = tuple(int(s) for s in _SEEDS.value)
     except ValueError as error:
         raise ValueError(f"Expected integer --seeds. Received: {_SEEDS.value}") from error
+    for family, parts, chosen_part in (
+        ("stream", _STREAM_FIELDS, _STREAM.value),
+        ("model", _MODEL_FIELDS, _MODEL.value),
+    ):
+        foreign = config_flags.set_elsewhere(_PART_FLAGS, parts, chosen_part)
+        if foreign:
+            known = sorted(field.name for field in parts[chosen_part])
+            raise ValueError(
+                f"Expected settings of --{family}={chosen_part} among {known}. Received: "
+                + ", ".join(f"--{name}" for name in foreign)
+            )
     chosen = {
         "learner_config": _LEARNER_FIELDS[_LEARNER.value],
         "store_config": _STORE_FIELDS[_STORAGE.value],

@@ -53,6 +53,17 @@ def test_flagfile_settings_reach_the_learner_and_store_configs(tmp_path, monkeyp
     assert ewc.learner_config.ewc_samples == 1000 and not ewc.uses_store
 
 
+def test_a_stream_setting_the_stream_does_not_have_is_refused():
+    path = os.path.join(REPO, "runners", "configs", "omniglot.flags")
+    with pytest.raises(ValueError, match=r"--stream=omniglot among .*Received: --num_tasks"):
+        continual_runner.config_from_flagfile(path, "--num_tasks=2")
+    with pytest.raises(ValueError, match=r"--model=mlp among .*Received: --base_filters"):
+        continual_runner.config_from_flagfile(path, "--model=mlp", "--base_filters=8")
+    # Learner settings another learner uses are ignored (flagfiles build on each other).
+    config = continual_runner.config_from_flagfile(path, "--ewc_lambda=3")
+    assert config.learner == "replay" and not hasattr(config.learner_config, "ewc_lambda")
+
+
 def test_every_flagfile_ships_in_the_wheel(tmp_path):
     built = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
