@@ -85,7 +85,7 @@ def write_atomically(checkpoint: tf.train.Checkpoint, path: str, *, config: dict
         body = {
             "format": FORMAT,
             "config": _as_json(config),
-            "files": {suffix: _file_digest(prefix + suffix) for suffix in suffixes},
+            "files": {suffix: file_digest(prefix + suffix) for suffix in suffixes},
         }
         with open(prefix + SIDE_FILE, "w") as f:
             json.dump({"body": body, "sha256": _body_digest(body)}, f, indent=1)
@@ -115,7 +115,7 @@ def restore_verified(target: Checkpointable, path: str, *, config: dict) -> None
             f"Expected a checkpoint of a memory with the same config. Received: {difference}"
         )
     for suffix, written in body["files"].items():
-        _verify_file(path + suffix, written)
+        verify_file(path + suffix, written)
     probe = type(target).from_config(target.get_config())
     try:
         status = probe.checkpoint().read(path)
@@ -198,19 +198,28 @@ def _read_side_file(path: str) -> dict:
     return body
 
 
-def _verify_file(name: str, written: dict) -> None:
-    """Raises ValueError unless the file has the size and sha256 it was written with."""
+def verify_file(name: str, written: dict) -> None:
+    """Raises ValueError unless the file has the size and sha256 it was written with.
+
+    Args:
+        name: the file.
+        written: its `file_digest` when it was written.
+
+    Raises:
+        ValueError: naming the file, if it is missing, damaged or truncated.
+    """
     if not tf.io.gfile.exists(name):
         raise ValueError(f"Expected every file of the checkpoint. Received: {name} is missing")
     size = tf.io.gfile.stat(name).length
-    if size != written["bytes"] or _file_digest(name)["sha256"] != written["sha256"]:
+    if size != written["bytes"] or file_digest(name)["sha256"] != written["sha256"]:
         raise ValueError(
             f"Expected the checkpoint's files as written. Received: {name} is damaged or "
             f"truncated (its size or sha256 differs: {size} bytes now, {written['bytes']} written)"
         )
 
 
-def _file_digest(name: str) -> dict:
+def file_digest(name: str) -> dict:
+    """{"bytes": size, "sha256": hex digest} of a file, read in 1 MiB chunks."""
     digest = hashlib.sha256()
     size = 0
     with tf.io.gfile.GFile(name, "rb") as f:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import json
 import os
 import signal
@@ -29,6 +28,8 @@ from typing import Any
 
 import numpy as np
 import tensorflow as tf
+
+from recollect import checkpointing
 
 
 @dataclasses.dataclass
@@ -45,7 +46,8 @@ class Progress:
         train_seconds: time spent in `train_step`.
         checkpoint: the checkpoint this progress belongs to, relative to the seed dir.
         checkpoint_number: how many checkpoints were written.
-        checkpoint_sha256: file name -> sha256 of each file of that checkpoint,
+        checkpoint_files: suffix (".index", ".data-...") -> size and sha256 of each
+            file of that checkpoint (`recollect.checkpointing.file_digest`),
             checked before a resume reads it.
     """
 
@@ -58,7 +60,7 @@ class Progress:
     train_seconds: float = 0.0
     checkpoint: str | None = None
     checkpoint_number: int = 0
-    checkpoint_sha256: dict[str, str] = dataclasses.field(default_factory=dict)
+    checkpoint_files: dict[str, dict] = dataclasses.field(default_factory=dict)
 
 
 class SeedState:
@@ -83,7 +85,8 @@ class SeedState:
             progress = Progress(**json.load(f))
         if progress.checkpoint:
             path = os.path.join(self.directory, progress.checkpoint)
-            _verify(path, progress.checkpoint_sha256)
+            for suffix, written in progress.checkpoint_files.items():
+                checkpointing.verify_file(path + suffix, written)
             self.checkpoint.read(path).assert_consumed()
         self.progress = progress
         return True
@@ -94,8 +97,9 @@ class SeedState:
         progress.checkpoint_number += 1
         name = os.path.join("checkpoints", f"ckpt-{progress.checkpoint_number}")
         written = self.checkpoint.write(os.path.join(self.directory, name))
-        progress.checkpoint_sha256 = {
-            os.path.basename(path): _sha256(path) for path in tf.io.gfile.glob(written + ".*")
+        progress.checkpoint_files = {
+            path[len(written) :]: checkpointing.file_digest(path)
+            for path in tf.io.gfile.glob(written + ".*")
         }
         previous, progress.checkpoint = progress.checkpoint, name
         write_json(self.progress_path, dataclasses.asdict(progress))
@@ -124,26 +128,6 @@ class StopSignal:
     def __exit__(self, *exc: object) -> None:
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
-
-
-def _sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _verify(prefix: str, expected: dict[str, str]) -> None:
-    """Raises ValueError naming the first checkpoint file that is missing or damaged."""
-    for name, sha256 in sorted(expected.items()):
-        path = os.path.join(os.path.dirname(prefix), name)
-        if not os.path.exists(path) or _sha256(path) != sha256:
-            raise ValueError(
-                f"Expected an intact checkpoint to resume from. Received: {path} is missing, "
-                "damaged or truncated (its sha256 differs from the one saved with it); "
-                "start the run again in a new --workdir."
-            )
 
 
 def write_json(path: str, value: Any) -> None:

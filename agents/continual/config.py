@@ -25,13 +25,9 @@ from typing import Any
 
 from agents import models
 from agents.learners import LEARNERS, Learner
+from agents.learners.base import check_config
 from agents.stores import STORES
 from recollect import datasets
-
-
-def _expect(condition: bool, expected: str, received: str) -> None:
-    if not condition:
-        raise ValueError(f"Expected {expected}. Received: {received}")
 
 
 def _is_int(value: Any, minimum: int) -> bool:
@@ -91,12 +87,12 @@ class ContinualConfig:
 
     def __post_init__(self) -> None:
         """Checks every setting and turns config mappings into the registered classes."""
-        _expect(
+        check_config(
             self.learner in LEARNERS,
             f"--learner among {sorted(LEARNERS)}",
             f"learner={self.learner!r}",
         )
-        _expect(
+        check_config(
             self.storage in STORES,
             f"--storage among {sorted(STORES)}",
             f"storage={self.storage!r}",
@@ -113,44 +109,50 @@ class ContinualConfig:
         self._check_run()
 
     def _check_run(self) -> None:
-        _expect(
+        check_config(
             self.model in models.MODELS,
             f"--model among {sorted(models.MODELS)}",
             f"model={self.model!r}",
         )
-        _expect(
+        check_config(
             self.stream in datasets.STREAM_NAMES,
             f"--stream among {datasets.STREAM_NAMES}",
             f"stream={self.stream!r}",
         )
-        _expect(
+        check_config(
             bool(self.seeds) and all(_is_int(s, 0) for s in self.seeds),
             "--seeds non-negative ints",
             f"seeds={self.seeds!r}",
         )
-        _expect(_is_int(self.data_seed, 0), "--data_seed >= 0", f"data_seed={self.data_seed!r}")
+        check_config(
+            _is_int(self.data_seed, 0), "--data_seed >= 0", f"data_seed={self.data_seed!r}"
+        )
         unknown = sorted(set(self.model_options) - _model_keywords(self.model))
-        _expect(
+        check_config(
             not unknown,
             f"model options of {self.model} among {sorted(_model_keywords(self.model))}",
             f"unknown {unknown}",
         )
-        _expect(
+        check_config(
             all(_is_int(v, 0) for v in self.model_options.values()),
             "model sizes as non-negative ints",
             f"model_options={self.model_options!r}",
         )
-        _expect(isinstance(self.multi_head, bool), "--multi_head a bool", f"{self.multi_head!r}")
-        _expect(
+        check_config(
+            isinstance(self.multi_head, bool), "--multi_head a bool", f"{self.multi_head!r}"
+        )
+        check_config(
             len(set(self.seeds)) == len(self.seeds), "distinct --seeds", f"seeds={self.seeds!r}"
         )
-        _expect(_is_int(self.batch_size, 1), "--batch_size >= 1", f"batch_size={self.batch_size!r}")
-        _expect(
+        check_config(
+            _is_int(self.batch_size, 1), "--batch_size >= 1", f"batch_size={self.batch_size!r}"
+        )
+        check_config(
             _is_int(self.eval_batch_size, 1),
             "--eval_batch_size >= 1",
             f"eval_batch_size={self.eval_batch_size!r}",
         )
-        _expect(
+        check_config(
             not isinstance(self.incremental_storage, bool)
             and isinstance(self.incremental_storage, int | float)
             and (not self.uses_store or self.incremental_storage > 0),
@@ -195,7 +197,7 @@ def _as_config(value: Any, config_class: type) -> Any:
     if isinstance(value, Mapping):
         known = {f.name for f in dataclasses.fields(config_class)}
         unknown = sorted(set(value) - known)
-        _expect(
+        check_config(
             not unknown,
             f"settings of {config_class.__name__} among {sorted(known)}",
             f"unknown {unknown}",

@@ -43,6 +43,15 @@ def check_config(condition: bool, expected: str, received: str) -> None:
         raise ValueError(f"Expected {expected}. Received: {received}")
 
 
+def check_count(name: str, value: object, *, optional: bool = False) -> None:
+    """Raises ValueError naming --name unless value is an int >= 1 (or None, if optional)."""
+    check_config(
+        (optional and value is None) or (isinstance(value, int) and value >= 1),
+        f"--{name} >= 1",
+        f"{name}={value!r}",
+    )
+
+
 @dataclasses.dataclass(frozen=True)
 class LearnerConfig:
     """The predictive model's optimizer; every learner's config extends it.

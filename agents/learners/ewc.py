@@ -18,7 +18,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from agents.learners.base import Learner, LearnerConfig, check_config
+from agents.learners.base import Learner, LearnerConfig, check_config, check_count
 from agents.stores import EpisodicStore
 from recollect import Footprint
 
@@ -41,11 +41,7 @@ class EwcConfig(LearnerConfig):
         """Checks the values; raises ValueError naming the flag to change."""
         super().__post_init__()
         check_config(self.ewc_lambda >= 0, "--ewc_lambda >= 0", f"ewc_lambda={self.ewc_lambda!r}")
-        check_config(
-            isinstance(self.ewc_samples, int) and self.ewc_samples >= 1,
-            "--ewc_samples >= 1",
-            f"ewc_samples={self.ewc_samples!r}",
-        )
+        check_count("ewc_samples", self.ewc_samples)
 
 
 class EwcLearner(Learner):

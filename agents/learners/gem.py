@@ -22,7 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from agents.gem_projection import project_gradient
-from agents.learners.base import Learner, LearnerConfig, check_config
+from agents.learners.base import Learner, LearnerConfig, check_config, check_count
 from agents.stores import EpisodicStore
 from recollect import TaskRingPolicy, WritePolicy
 
@@ -50,17 +50,8 @@ class GemConfig(LearnerConfig):
     def __post_init__(self) -> None:
         """Checks the values; raises ValueError naming the flag to change."""
         super().__post_init__()
-        check_config(
-            isinstance(self.replay_batch_size, int) and self.replay_batch_size >= 1,
-            "--replay_batch_size >= 1",
-            f"replay_batch_size={self.replay_batch_size!r}",
-        )
-        per_task = self.gem_memories_per_task
-        check_config(
-            per_task is None or (isinstance(per_task, int) and per_task >= 1),
-            "--gem_memories_per_task >= 1",
-            f"gem_memories_per_task={per_task!r}",
-        )
+        check_count("replay_batch_size", self.replay_batch_size)
+        check_count("gem_memories_per_task", self.gem_memories_per_task, optional=True)
         check_config(
             self.memory_strength >= 0 and self.gem_ridge >= 0,
             "--memory_strength >= 0 and --gem_ridge >= 0",

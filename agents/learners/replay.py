@@ -15,7 +15,7 @@ import dataclasses
 
 import numpy as np
 
-from agents.learners.base import Learner, LearnerConfig, check_config
+from agents.learners.base import Learner, LearnerConfig, check_count
 from agents.stores import EpisodicStore
 
 
@@ -33,11 +33,7 @@ class ReplayConfig(LearnerConfig):
     def __post_init__(self) -> None:
         """Checks the values; raises ValueError naming the flag to change."""
         super().__post_init__()
-        check_config(
-            isinstance(self.replay_batch_size, int) and self.replay_batch_size >= 1,
-            "--replay_batch_size >= 1",
-            f"replay_batch_size={self.replay_batch_size!r}",
-        )
+        check_count("replay_batch_size", self.replay_batch_size)
 
 
 class ReplayLearner(Learner):

@@ -157,7 +157,7 @@ class RealStore(tf.Module):
         input_bytes = int(capacity * raw_bytes)
         return Footprint(
             kind="real",
-            bits_per_item=math.prod(self.input_shape) * 8,
+            bits_per_item=budget.raw_example_bits(self.input_shape),
             items_stored=self.size(),
             capacity=capacity,
             input_bytes=input_bytes,
