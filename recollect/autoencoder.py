@@ -29,7 +29,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from recollect import arguments, bits
+from recollect import arguments, bits, graph_checks
 from recollect.codec_layers import (
     KERNEL_SIZE,
     NUM_STAGES,
@@ -100,7 +100,7 @@ class _Autoencoder(keras.Model):
         return self.decoder(self._code(x, training))
 
     def check_inputs(self, x: TensorLike, name: str = "x") -> tf.Tensor:
-        """Validates a batch of inputs eagerly and returns it as float32.
+        """Validates a batch of inputs and returns it as float32 (eagerly or in a graph).
 
         Args:
             x: float [B, *input_shape] in [0, 1], or uint8 (scaled by 1/255).
@@ -110,32 +110,11 @@ class _Autoencoder(keras.Model):
             float32 [B, *input_shape].
 
         Raises:
-            ValueError: on a wrong rank, shape or dtype, NaN/Inf, or values
-                outside [0, 1].
+            ValueError: on a wrong rank, shape or dtype; eagerly also on NaN/Inf or
+                values outside [0, 1] (inside a `tf.function`: assertions that
+                raise `tf.errors.InvalidArgumentError`; see `graph_checks.py`).
         """
-        x = tf.convert_to_tensor(x)
-        expected = list(self.input_spec_shape)
-        if x.shape.rank != len(expected) + 1 or list(x.shape[1:]) != expected:
-            raise ValueError(
-                f"Expected {name} of shape [batch, {', '.join(map(str, expected))}]. "
-                f"Received: {name}.shape={x.shape.as_list()}"
-            )
-        if x.dtype == tf.uint8:
-            return tf.cast(x, tf.float32) / 255.0
-        if not x.dtype.is_floating:
-            raise ValueError(
-                f"Expected {name} float in [0, 1] or uint8. Received: {name}.dtype={x.dtype.name}"
-            )
-        x = tf.cast(x, tf.float32)
-        if x.shape[0]:
-            if not bool(tf.reduce_all(tf.math.is_finite(x))):
-                raise ValueError(f"Expected finite values in {name}. Received: NaN or Inf")
-            low, high = float(tf.reduce_min(x)), float(tf.reduce_max(x))
-            if low < 0.0 or high > 1.0:
-                raise ValueError(
-                    f"Expected {name} in [0, 1]. Received: values in [{low:.4g}, {high:.4g}]"
-                )
-        return x
+        return graph_checks.checked_inputs(x, self.input_spec_shape, name)
 
     def reconstruction_loss(self, x: TensorLike, training: bool = True) -> tf.Tensor:
         """Mean binary cross-entropy between x and its reconstruction.

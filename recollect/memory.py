@@ -25,6 +25,10 @@ Usage:
             memory.stabilize(x, [r[0] for r in recalled])
         memory.observe(x, y, t)
     memory.footprint()   # Footprint(bits_per_item=208, input_bytes=78000, ...)
+
+Every method that reads or writes the buffer or the codec also runs inside a
+user's `tf.function` (tensor `n` and `task` included): there the argument checks
+are in-graph assertions (`graph_checks.py`) and results stay tensors.
 """
 
 from __future__ import annotations
@@ -36,17 +40,18 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from recollect import bits, checkpointing, memory_graph, memory_layout
+from recollect import bits, graph_checks, memory_graph, memory_layout
 from recollect.autoencoder import DiscreteAutoencoder
 from recollect.footprint import Footprint
 from recollect.index_buffer import Field, IndexBuffer
+from recollect.memory_checkpoints import MemoryCheckpoints
 from recollect.memory_layout import codes_field
 from recollect.tensor_types import TensorLike
 from recollect.write_policies import WritePolicy
 
 
 @keras.saving.register_keras_serializable(package="recollect")
-class RecollectionMemory(keras.Model):
+class RecollectionMemory(MemoryCheckpoints, keras.Model):
     """A memory of experiences stored as packed discrete codes.
 
     Args:
@@ -191,8 +196,11 @@ class RecollectionMemory(keras.Model):
             int64 [B]: the row each item went to (-1: dropped by the policy).
 
         Raises:
-            ValueError: on any malformed input, before anything is written.
+            ValueError: on any malformed input, before anything is written (in a
+                `tf.function`: shapes when traced, values by assertions when run).
         """
+        if graph_checks.in_graph():
+            return memory_graph.observe(self._parts(), items)
         checked, stored = memory_layout.check_observe_items(
             self.codec, items, encoded_inputs=self.encoded_inputs, side_fields=self.side_fields
         )
@@ -243,8 +251,15 @@ class RecollectionMemory(keras.Model):
             "rows" -> int64 [n].
 
         Raises:
-            ValueError: as `recall`.
+            ValueError: as `recall` (in a `tf.function`: assertions when run).
         """
+        if graph_checks.in_graph():
+            task_spec = self.side_fields.get("task")
+            num_tasks = None if task_spec is None else task_spec.num_values or 2**31 - 1
+            task_id = graph_checks.checked_task(task, num_tasks)
+            count = graph_checks.checked_count(n)
+            return memory_graph.recall(self._parts(), count, task_id, decode=decode)
+        n, task = _python_int(n), _python_int(task)
         memory_layout.check_recall(self.buffer, self.side_fields, n, task)
         fn = self._recall_items if decode else self._recall_codes
         return fn(tf.constant(n, tf.int32), tf.constant(-1 if task is None else task, tf.int32))
@@ -286,12 +301,17 @@ class RecollectionMemory(keras.Model):
             batch_size: recalled items per step when recalling here.
 
         Returns:
-            float32 numpy [steps]: the reconstruction loss of each step.
+            float32 numpy [steps]: the reconstruction loss of each step (a float32
+            tensor [steps] inside a `tf.function`).
 
         Raises:
             ValueError: on malformed inputs.
         """
         x_new = self.codec.check_inputs(x_new, "x_new")
+        if graph_checks.in_graph():
+            return memory_graph.stabilize(
+                self._parts(), self._stabilize_step, x_new, recollections, num_steps, batch_size
+            )
         if recollections is None:
             memory_layout.check_num_steps(num_steps, batch_size)
             size = batch_size or int(x_new.shape[0])
@@ -322,40 +342,6 @@ class RecollectionMemory(keras.Model):
         return memory_layout.footprint(
             self._parts(), items_stored=int(self.size()), bits_per_value=bits_per_value
         )
-
-    def checkpoint(self) -> tf.train.Checkpoint:
-        """A `tf.train.Checkpoint` of the codec, buffer and optimizer."""
-        return tf.train.Checkpoint(memory=self, optimizer=self.optimizer)
-
-    def save_checkpoint(self, path: str) -> str:
-        """Writes a checkpoint and its `<path>.memory.json` (config, sha256s), atomically.
-
-        Args:
-            path: checkpoint prefix, e.g. "ckpt/memory".
-
-        Returns:
-            the prefix written.
-
-        Raises:
-            ValueError: if path is not a prefix (a non-empty str not ending in "/").
-        """
-        config = memory_layout.checkpoint_config(self._parts(), learning_rate=self.learning_rate)
-        return checkpointing.write_atomically(self.checkpoint(), path, config=config)
-
-    def restore_checkpoint(self, path: str) -> None:
-        """Restores a checkpoint, checking all of it first (see `checkpointing.py`).
-
-        Args:
-            path: checkpoint prefix, as given to `save_checkpoint`.
-
-        Raises:
-            ValueError: before any change, if the checkpoint or its `.memory.json`
-                is missing, a file is damaged or truncated, or the config (fields
-                and their ranges, policy, codec, ...) differs: the message names
-                the first differing entry.
-        """
-        config = memory_layout.checkpoint_config(self._parts(), learning_rate=self.learning_rate)
-        checkpointing.restore_verified(self, path, config=config)
 
     def get_config(self) -> dict:
         """The constructor's arguments, for Keras serialisation."""
@@ -398,3 +384,10 @@ class RecollectionMemory(keras.Model):
     def call(self, x: tf.Tensor, training: bool = False) -> tf.Tensor:
         """Reconstructs x float32 [B, *input_shape] (Keras' `call`); frozen, the code's mode."""
         return self.codec(x, training=training if self.trainable else False)
+
+
+def _python_int(value: Any) -> Any:
+    """An eager integer scalar tensor as a Python int; anything else unchanged."""
+    if tf.is_tensor(value) and value.dtype.is_integer and value.shape.rank == 0:
+        return int(value)
+    return value

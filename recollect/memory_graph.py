@@ -12,19 +12,30 @@ recall          n int32 [], task int32 [] (-1: any) -> policy rows int64 [n] -> 
 items_at        rows int64 [m] -> buffer.read -> unpack -> decoder -> x float32 [m, *input_shape]
                 (or the packed codes uint8 [m, ceil(k/8)]), side fields [m, ...], "rows"
 write           {field: [B, ...]} -> policy rows -> one scatter per field -> int64 [B]
+observe         {input or side field: [B, ...]} -> in-graph checks -> encode_packed -> write
 ```
+
+`observe` and `recall` are also the bodies of `RecollectionMemory.observe` and
+`recall` when those are called inside a user's `tf.function`: there the checks are
+`tf.debugging` assertions (`graph_checks.py`), run before anything is written or drawn.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import NamedTuple
 
 import keras
 import tensorflow as tf
 
-from recollect import bits
-from recollect.memory_layout import MemoryParts, codes_field
+from recollect import bits, graph_checks
+from recollect.memory_layout import (
+    MemoryParts,
+    check_num_steps,
+    check_recollections,
+    codes_field,
+)
+from recollect.tensor_types import TensorLike
 
 
 class CompiledFunctions(NamedTuple):
@@ -100,6 +111,89 @@ def recall(
     else:
         rows = policy.sample_rows(buffer, n, None, random_bits)
     return {**items_at(parts, rows, decode=decode), "rows": rows}
+
+
+def observe(parts: MemoryParts, items: Mapping[str, TensorLike]) -> tf.Tensor:
+    """Checks (in-graph assertions), encodes, packs and writes a batch: graph-safe.
+
+    Args:
+        parts: the memory's parts.
+        items: dict encoded input or side field name -> [B, ...]; a scalar side
+            field may be one value for the batch.
+
+    Returns:
+        int64 [B]: the row each item went to (-1: dropped by the policy); an
+        empty batch writes nothing and draws nothing.
+
+    Raises:
+        ValueError: at trace time, on missing or unknown names, or a wrong shape
+            or dtype (values are asserted when the graph runs).
+    """
+    expected = set(parts.encoded_inputs) | set(parts.side_fields)
+    if set(items) != expected:
+        raise ValueError(
+            f"Expected exactly the inputs {sorted(expected)}. Received: {sorted(items)}"
+        )
+    codec = parts.codec
+    inputs = {name: codec.check_inputs(items[name], name) for name in parts.encoded_inputs}
+    batch = tf.shape(inputs["x"])[0]
+    stored = {
+        name: graph_checks.checked_field(name, items[name], spec, batch)
+        for name, spec in parts.side_fields.items()
+    }
+    same_batch = [
+        tf.debugging.assert_equal(tf.shape(x)[0], batch, message=f"Expected {name} of x's batch")
+        for name, x in inputs.items()
+    ]
+
+    def write() -> tf.Tensor:
+        with tf.control_dependencies(same_batch):
+            for name, x in inputs.items():
+                stored[codes_field(name)] = bits.pack_codes(codec.encode(x), codec.num_categories)
+        return parts.buffer.write_unchecked({name: stored[name] for name in parts.buffer.fields})
+
+    return tf.cond(batch > 0, write, lambda: tf.zeros([0], tf.int64))
+
+
+def stabilize(
+    parts: MemoryParts,
+    step: Callable[[tf.Tensor], tf.Tensor],
+    x_new: tf.Tensor,
+    recollections: Sequence[TensorLike] | None,
+    num_steps: int,
+    batch_size: int | None,
+) -> tf.Tensor:
+    """`RecollectionMemory.stabilize` inside a `tf.function`: the same steps, in order.
+
+    Args:
+        parts: the memory's parts.
+        step: the compiled `stabilize_step`.
+        x_new: float32 [B, *input_shape], checked.
+        recollections: float [m, *input_shape] batches, one per step, or None to
+            recall num_steps batches of batch_size (default B) here: none if the
+            memory is empty (then each step is on x_new alone).
+        num_steps: N, used when recollections is None.
+        batch_size: items recalled per step when recalling here.
+
+    Returns:
+        float32 [steps]: each step's reconstruction loss.
+    """
+    if recollections is not None:
+        checked = check_recollections(parts.codec, recollections)
+        return tf.stack([step(tf.concat([x_new, r], 0)) for r in checked])
+    check_num_steps(num_steps, batch_size)
+    size = tf.constant(batch_size, tf.int32) if batch_size else tf.shape(x_new)[0]
+    any_task = tf.constant(-1, tf.int32)
+
+    def recalled() -> tf.Tensor:
+        # Drawn and decoded before the first step, as eagerly.
+        drawn = [recall(parts, size, any_task, decode=True)["x"] for _ in range(num_steps)]
+        return tf.stack([step(tf.concat([x_new, r], 0)) for r in drawn])
+
+    def alone() -> tf.Tensor:
+        return tf.stack([step(x_new) for _ in range(num_steps)])
+
+    return tf.cond(parts.buffer.size() > 0, recalled, alone)
 
 
 def compile_functions(
