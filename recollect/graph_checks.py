@@ -15,6 +15,7 @@ checked_inputs  x [B, *input_shape] float in [0, 1] or uint8  -> float32 [B, *in
 checked_field   value [B, *field.shape] (or one value for the batch) -> field.dtype [B, ...]
 checked_count   n int [] >= 1                                 -> int32 []
 checked_task    task int [] in [0, num_tasks), or None (-1)   -> int32 []
+checked_rows    rows int [m], each written                    -> int64 [m]
 ```
 """
 
@@ -26,6 +27,7 @@ import numpy as np
 import tensorflow as tf
 
 from recollect.field import Field, check_values
+from recollect.index_buffer import IndexBuffer
 from recollect.tensor_types import TensorLike
 
 
@@ -160,3 +162,22 @@ def checked_task(task: TensorLike | None, num_tasks: int | None) -> tf.Tensor:
             tf.debugging.assert_less(task, num_tasks, message=message),
         ],
     )
+
+
+def checked_rows(rows: TensorLike, buffer: IndexBuffer) -> tf.Tensor:
+    """Checks buffer rows in a graph: each in [0, capacity) and holding an item.
+
+    Raises:
+        ValueError: at trace time, on rows that are not integers.
+    """
+    rows = tf.convert_to_tensor(rows)
+    if not rows.dtype.is_integer:
+        raise ValueError(f"Expected integer rows. Received: rows of dtype {rows.dtype.name}")
+    rows = tf.reshape(tf.cast(rows, tf.int64), [-1])
+    in_range = tf.logical_and(rows >= 0, rows < buffer.capacity)
+    message = f"Expected rows in [0, {buffer.capacity}) that hold items"
+    held = buffer.policy.holds_items(buffer, tf.clip_by_value(rows, 0, buffer.capacity - 1))
+    check = tf.debugging.assert_equal(
+        tf.reduce_all(tf.logical_and(in_range, held)), True, message=message
+    )
+    return _with_checks(rows, [check])

@@ -274,8 +274,12 @@ class RecollectionMemory(MemoryCheckpoints, keras.Model):
             dict: encoded input name -> float32 [m, *input_shape], side fields -> [m].
 
         Raises:
-            ValueError: if a row is outside [0, capacity) or was never written.
+            ValueError: if a row is outside [0, capacity) or was never written (in
+                a `tf.function`: an assertion when run).
         """
+        if graph_checks.in_graph():
+            checked = graph_checks.checked_rows(rows, self.buffer)
+            return memory_graph.items_at(self._parts(), checked, decode=True)
         return self._read_rows(tf.constant(memory_layout.check_rows(rows, self.buffer)))
 
     def stabilize(

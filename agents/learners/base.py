@@ -15,8 +15,10 @@ Learner (tf.Module: a checkpoint of it holds model, optimizer, store and state)
   footprint()     what it keeps beyond the model, as a recollect.Footprint
 ```
 
-The model step is a `tf.function` with a fixed input signature (no retracing per
-batch) and runs on a GPU when TensorFlow sees one.
+`train_step` is one compiled `tf.function` call (`_train`, a fixed input signature,
+no retracing per batch) of the learner's whole step, `train_graph`: recall,
+stabilise, model step and observe for the learners with a store. It runs on a
+GPU when TensorFlow sees one, and with XLA when `jit_compile` is set.
 """
 
 from __future__ import annotations
@@ -59,10 +61,12 @@ class LearnerConfig:
     Attributes:
         learning_rate: step size of the predictive model's optimizer.
         optimizer: sgd (plain SGD, as GEM) or adam.
+        jit_compile: compile the learner's step with XLA (try it on a GPU).
     """
 
     learning_rate: float = 0.01
     optimizer: str = "sgd"
+    jit_compile: bool = False
 
     def __post_init__(self) -> None:
         """Checks the values; raises ValueError naming the flag to change."""
@@ -134,9 +138,19 @@ class Learner(tf.Module):
                 f"{self.task_masks.shape}"
             )
         x_spec, label_spec = self.input_spec(), tf.TensorSpec([None], tf.int32)
-        self._step = tf.function(self._step_graph, input_signature=[x_spec, label_spec, label_spec])
-        self._predict = tf.function(
-            self._predict_graph, input_signature=[x_spec, tf.TensorSpec([], tf.int32)]
+        self._train = tf.function(
+            self.train_graph,
+            input_signature=[x_spec, label_spec, tf.TensorSpec([], tf.int32)],
+            jit_compile=config.jit_compile or None,
+        )
+        task_spec = tf.TensorSpec([], tf.int32)
+        # One compiled count per input dtype: float32 in [0, 1], or the streams' uint8.
+        self._count_correct = tf.function(
+            self._count_correct_graph, input_signature=[x_spec, label_spec, task_spec]
+        )
+        self._count_correct_uint8 = tf.function(
+            self._count_correct_graph,
+            input_signature=[tf.TensorSpec(x_spec.shape, tf.uint8), label_spec, task_spec],
         )
 
     def input_spec(self, *outer: int | None) -> tf.TensorSpec:
@@ -169,7 +183,14 @@ class Learner(tf.Module):
         del x, tasks, logits
         return tf.constant(0.0)
 
-    def _step_graph(self, x: tf.Tensor, y: tf.Tensor, tasks: tf.Tensor) -> tf.Tensor:
+    def model_step(self, x: tf.Tensor, y: tf.Tensor, tasks: tf.Tensor) -> tf.Tensor:
+        """One optimizer step of the model on (x, y): float32 [] cross-entropy (graph part).
+
+        Args:
+            x: float32 [B, *input_shape].
+            y: int32 [B] labels.
+            tasks: int32 [B] task ids (for the output masks).
+        """
         variables = self.model.trainable_variables
         with tf.GradientTape() as tape:
             raw_logits = self.model(x, training=True)
@@ -178,29 +199,71 @@ class Learner(tf.Module):
         self.optimizer.apply(tape.gradient(total, variables), variables)
         return loss
 
+    def train_graph(self, x: tf.Tensor, y: tf.Tensor, task: tf.Tensor) -> tf.Tensor:
+        """The learner's whole step on an incoming batch, compiled by `train_step`.
+
+        Args:
+            x: float32 [B, *input_shape].
+            y: int32 [B] labels.
+            task: int32 [], the batch's task.
+
+        Returns:
+            float32 []: the model's loss.
+        """
+        return self.model_step(x, y, tf.fill(tf.shape(y), task))
+
     def _predict_graph(self, x: tf.Tensor, task: tf.Tensor) -> tf.Tensor:
+        """int32 [B]: the task-masked argmax for x float32 [B, *input_shape]."""
         tasks = tf.fill([tf.shape(x)[0]], task)
         return tf.argmax(
             self.masked_logits(self.model(x, training=False), tasks), axis=-1, output_type=tf.int32
         )
 
+    def _count_correct_graph(self, x: tf.Tensor, y: tf.Tensor, task: tf.Tensor) -> tf.Tensor:
+        """int32 []: correct predictions; uint8 x is scaled as `scale_pixels` does."""
+        if x.dtype == tf.uint8:
+            # divide_no_nan, not `/`: Grappler folds `x / 255.0` into `x * (1 / 255)`,
+            # which differs from numpy's x / 255 in the last bit for about half the
+            # values; a test checks all 256.
+            x = tf.math.divide_no_nan(tf.cast(x, tf.float32), 255.0)
+        return tf.reduce_sum(tf.cast(tf.equal(self._predict_graph(x, task), y), tf.int32))
+
     # ------------------------------------------------------------ public API
     def train_step(self, x: np.ndarray, y: np.ndarray, task: int) -> float:
-        """One online step on an incoming batch. Returns the model's loss."""
-        tasks = np.full(len(y), task, np.int32)
-        return float(self._step(x, np.asarray(y, np.int32), tasks))
+        """One step on an incoming batch (one compiled call). Returns the model's loss."""
+        return float(self._train(x, np.asarray(y, np.int32), np.int32(task)))
 
     def end_task(self, task: int, x_train: np.ndarray, y_train: np.ndarray) -> None:
         """Called after the last batch of `task` with that task's training data."""
         del task, x_train, y_train
 
-    def accuracy(self, x: np.ndarray, y: np.ndarray, task: int, *, batch_size: int = 1000) -> float:
-        """Test accuracy on one task's data (with that task's output mask)."""
+    def accuracy(
+        self, x: np.ndarray, y: np.ndarray, task: int, *, batch_size: int = 10_000
+    ) -> float:
+        """Test accuracy on one task's data (with that task's output mask).
+
+        Correct predictions are counted in the compiled graph, `batch_size` rows a
+        call. Rows do not interact in inference, so `batch_size` sets speed and
+        memory; on CPU the counts are the same at any size (a test checks).
+
+        Args:
+            x: float32 [N, *input_shape] in [0, 1], or uint8 [N, *input_shape] raw
+                pixels (a stream's `task_arrays(t, dtype=np.uint8)`), scaled by x / 255
+                in the graph, so both give the same accuracy.
+            y: int [N] labels.
+            task: the task whose output mask applies.
+            batch_size: rows per compiled call.
+
+        Returns:
+            The fraction of rows predicted correctly (0.0 for no rows).
+        """
+        count = self._count_correct_uint8 if x.dtype == np.uint8 else self._count_correct
+        labels, task_id = np.asarray(y, np.int32), tf.constant(task, tf.int32)
         correct = 0
-        for start in range(0, len(y), batch_size):
-            predicted = self._predict(x[start : start + batch_size], tf.constant(task, tf.int32))
-            correct += int(np.sum(predicted.numpy() == y[start : start + batch_size]))
-        return correct / max(len(y), 1)
+        for start in range(0, len(labels), batch_size):
+            rows = slice(start, start + batch_size)
+            correct += int(count(x[rows], labels[rows], task_id))
+        return correct / max(len(labels), 1)
 
     def footprint(self) -> Footprint:
         """What the learner keeps beyond the model: its store's, or nothing."""

@@ -1,12 +1,13 @@
 """Gradient Episodic Memory over real storage or recollections (Algorithm 2).
 
 ```
-train_step   recall N batches (the store's stabilize_batches; 0 for real storage)
+train_graph  recall N batches (the store's stabilize_batches; 0 for real storage)
              -> store.stabilize(x, them) -> store.observe(x, y, task)
              -> g on (x, y); G [K, P]: one gradient per earlier task on its
                 (decoded) memories, all K in one vectorised call
-             -> g := GEM projection of g if G g has a negative entry (scipy QP)
-             -> SGD step with g
+             -> SGD step with g, unless G g has a negative entry
+train_step   one compiled call of train_graph; only when G g < 0 somewhere:
+             g := GEM projection of g (scipy QP) -> SGD step with it
 ```
 
 GEM needs a ring of rows per task (`TaskRingPolicy`), and says so through
@@ -25,6 +26,8 @@ from agents.gem_projection import project_gradient
 from agents.learners.base import Learner, LearnerConfig, check_config, check_count
 from agents.stores import EpisodicStore
 from recollect import TaskRingPolicy, WritePolicy
+
+_INT63_MASK = 0x7FFFFFFFFFFFFFFF
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,22 +98,11 @@ class GemLearner(Learner):
             raise ValueError(
                 f"Expected a store with a TaskRingPolicy for GEM. Received: {policy!r}"
             )
+        self.num_tasks = policy.num_tasks
         self.share = policy.share(self.store.capacity)
         variables = model.trainable_variables
         self._shapes = tuple(tuple(v.shape) for v in variables)
         self._sizes = tuple(int(np.prod(s)) for s in self._shapes)
-        label_spec = tf.TensorSpec([None], tf.int32)
-        self._gradient = tf.function(
-            self._gradient_graph, input_signature=[self.input_spec(), label_spec, label_spec]
-        )
-        self._task_gradients = tf.function(
-            self._task_gradients_graph,
-            input_signature=[
-                self.input_spec(None),
-                tf.TensorSpec([None, None], tf.int32),
-                label_spec,
-            ],
-        )
         self._apply = tf.function(
             self._apply_graph, input_signature=[tf.TensorSpec([sum(self._sizes)], tf.float32)]
         )
@@ -134,15 +126,16 @@ class GemLearner(Learner):
     def _flatten(self, gradients: list[tf.Tensor]) -> tf.Tensor:
         return tf.concat([tf.reshape(g, [-1]) for g in gradients], axis=0)
 
-    def _gradient_graph(
+    def _gradient(
         self, x: tf.Tensor, y: tf.Tensor, tasks: tf.Tensor
     ) -> tuple[tf.Tensor, tf.Tensor]:
+        """(flat gradient float32 [P], loss float32 []) of the current batch."""
         variables = self.model.trainable_variables
         with tf.GradientTape() as tape:
             loss = self._loss(x, y, tasks, training=True)
         return self._flatten(tape.gradient(loss, variables)), loss
 
-    def _task_gradients_graph(self, x: tf.Tensor, y: tf.Tensor, task_ids: tf.Tensor) -> tf.Tensor:
+    def task_gradients(self, x: tf.Tensor, y: tf.Tensor, task_ids: tf.Tensor) -> tf.Tensor:
         """x float32 [K, m, ...], y int32 [K, m], task_ids int32 [K] -> float32 [K, P]."""
         variables = self.model.trainable_variables
 
@@ -161,62 +154,102 @@ class GemLearner(Learner):
         gradients = [tf.reshape(p, s) for p, s in zip(pieces, self._shapes, strict=True)]
         self.optimizer.apply(gradients, variables)
 
-    def train_step(self, x: np.ndarray, y: np.ndarray, task: int) -> float:
-        """Stabilise and observe, then one projected step. Returns the model's loss."""
-        y = np.asarray(y, np.int32)
-        tasks = np.full(len(y), task, np.int32)
-        recalled = []
-        if self.store.size() > 0:
-            recalled = [
-                self.store.recall(self.config.replay_batch_size)[0]
-                for _ in range(self.store.stabilize_batches)
-            ]
-        self.store.stabilize(x, recalled)
-        self.store.observe(x, y, task)
-        gradient, loss = self._gradient(x, y, tasks)
-        past = [k for k in range(task) if self.store.task_size(k) > 0]
-        if past:
-            gradient = self._projected(gradient, past)
-        self._apply(gradient)
-        return float(loss)
-
-    def _projected(self, gradient: tf.Tensor, past: list[int]) -> tf.Tensor:
-        """The gradient, projected when it disagrees with an earlier task's memories."""
-        x_mem, y_mem, _ = self.store.read_rows(self._memory_rows(past))
-        shape = [len(past), self.memories_per_task]
-        memories = self._task_gradients(
-            tf.reshape(x_mem, shape + list(x_mem.shape[1:])),
-            tf.reshape(y_mem, shape),
-            tf.constant(past, tf.int32),
-        ).numpy()
-        g = gradient.numpy()
-        if not np.any(memories @ g < 0):
-            return gradient
-        self.projections.assign_add(1)
-        g = project_gradient(
-            g, memories, margin=self.config.memory_strength, ridge=self.config.gem_ridge
-        )
-        return tf.constant(g.astype(np.float32))
-
-    def _memory_rows(self, past: list[int]) -> np.ndarray:
-        """Rows of each earlier task's memories, memories_per_task of each.
+    def memory_rows(self, task: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """The earlier tasks that hold memories, and the rows of their memories.
 
         All rows of each ring (repeated if it is not full) when
         gem_memories_per_task is None; else a uniform draw per task, from a seed
-        counter that checkpoints with the learner.
+        counter that checkpoints with the learner (drawn only when some earlier
+        task holds memories). Works eagerly and in the compiled step.
+
+        Args:
+            task: int32 [], the current task.
+
+        Returns:
+            (past int32 [K], rows int64 [K * memories_per_task]), task-major.
         """
-        filled = np.array([self.store.task_size(k) for k in past], np.int64)[:, None]
-        if self.memories_per_task == self.share:
-            offsets = np.arange(self.share)[None, :] % filled
+        sizes = tf.stack([self.store.task_size(k) for k in range(self.num_tasks)])
+        earlier = tf.logical_and(tf.range(self.num_tasks) < task, sizes > 0)
+        past = tf.cast(tf.where(earlier)[:, 0], tf.int32)
+        filled = tf.gather(sizes, past)[:, None]
+        count, m = tf.size(past), self.memories_per_task
+        if m == self.share:
+            offsets = tf.range(self.share, dtype=tf.int64)[None, :] % tf.maximum(filled, 1)
         else:
-            seed = self.draws.numpy()
-            self.draws.assign_add([0, 1])
-            draws = tf.random.stateless_uniform(
-                [len(past), self.memories_per_task],
-                seed=seed,
-                minval=None,
-                maxval=None,
-                dtype=tf.int64,
-            ).numpy()
-            offsets = (draws & 0x7FFFFFFFFFFFFFFF) % filled
-        return (np.asarray(past, np.int64)[:, None] * self.share + offsets).reshape(-1)
+
+            def drawn() -> tf.Tensor:
+                seed = tf.identity(self.draws.value())
+                self.draws.assign_add([0, 1])
+                bits = tf.random.stateless_uniform(
+                    [count, m], seed=seed, minval=None, maxval=None, dtype=tf.int64
+                )
+                return tf.math.floormod(tf.bitwise.bitwise_and(bits, _INT63_MASK), filled)
+
+            offsets = tf.cond(count > 0, drawn, lambda: tf.zeros([0, m], tf.int64))
+        rows = tf.cast(past, tf.int64)[:, None] * self.share + offsets
+        return past, tf.reshape(rows, [-1])
+
+    def _constraints(self, past: tf.Tensor, rows: tf.Tensor) -> tf.Tensor:
+        """G float32 [K, P]: one gradient per earlier task on its (decoded) memories."""
+        x_mem, y_mem, _ = self.store.read_rows(rows)
+        shape = tf.stack([tf.size(past), self.memories_per_task])
+        return self.task_gradients(
+            tf.reshape(x_mem, tf.concat([shape, tf.shape(x_mem)[1:]], 0)),
+            tf.reshape(y_mem, shape),
+            past,
+        )
+
+    def train_graph(self, x: tf.Tensor, y: tf.Tensor, task: tf.Tensor) -> tf.Tensor:
+        """Stabilise, observe, g and G; apply g when no constraint is violated (graph).
+
+        Returns:
+            (loss float32 [], g float32 [P], G float32 [K, P], violated bool []):
+            when violated, g was not applied and `train_step` projects it.
+        """
+        tasks = tf.fill(tf.shape(y), task)
+        store, batches = self.store, self.store.stabilize_batches
+        if batches:
+
+            def replayed() -> tf.Tensor:
+                recalled = [store.recall(self.config.replay_batch_size)[0] for _ in range(batches)]
+                store.stabilize(x, recalled)
+                return tf.constant(0)
+
+            def alone() -> tf.Tensor:
+                store.stabilize(x, None)
+                return tf.constant(0)
+
+            tf.cond(store.size() > 0, replayed, alone)
+        else:
+            store.stabilize(x, None)
+        store.observe(x, y, task)
+        gradient, loss = self._gradient(x, y, tasks)
+        past, rows = self.memory_rows(task)
+        size = sum(self._sizes)
+        memories = tf.cond(
+            tf.size(past) > 0,
+            lambda: self._constraints(past, rows),
+            lambda: tf.zeros([0, size], tf.float32),
+        )
+        violated = tf.reduce_any(tf.linalg.matvec(memories, gradient) < 0)
+        tf.cond(violated, lambda: tf.constant(False), lambda: self._apply_then_false(gradient))
+        return loss, gradient, memories, violated
+
+    def _apply_then_false(self, gradient: tf.Tensor) -> tf.Tensor:
+        self._apply_graph(gradient)
+        return tf.constant(False)
+
+    def train_step(self, x: np.ndarray, y: np.ndarray, task: int) -> float:
+        """One compiled step; the scipy QP only when a constraint is violated."""
+        loss, gradient, memories, violated = self._train(x, np.asarray(y, np.int32), np.int32(task))
+        if bool(violated):
+            self._apply(tf.constant(self.project(gradient.numpy(), memories.numpy())))
+        return float(loss)
+
+    def project(self, gradient: np.ndarray, memories: np.ndarray) -> np.ndarray:
+        """GEM's projection of g [P] against G [K, P] (scipy QP); counts the projection."""
+        self.projections.assign_add(1)
+        g = project_gradient(
+            gradient, memories, margin=self.config.memory_strength, ridge=self.config.gem_ridge
+        )
+        return g.astype(np.float32)

@@ -1,19 +1,22 @@
 """Experience replay over real storage or recollections (Algorithm 1).
 
 ```
-train_step   recall max(1, N) batches of replay_batch_size items (N: the store's
+train_graph  recall max(1, N) batches of replay_batch_size items (N: the store's
              stabilize_batches; 0 for real storage)
              -> store.stabilize(x, their inputs)      the codec's own self-replay
-             -> model step on x ++ the first batch
+             -> model step on x ++ the first batch    (decoded once for both)
              -> store.observe(x, y, task)
 ```
+
+The whole step is one compiled call (`Learner.train_step`); an empty store skips
+the recall inside the graph.
 """
 
 from __future__ import annotations
 
 import dataclasses
 
-import numpy as np
+import tensorflow as tf
 
 from agents.learners.base import Learner, LearnerConfig, check_count
 from agents.stores import EpisodicStore
@@ -44,20 +47,24 @@ class ReplayLearner(Learner):
     store: EpisodicStore
     needs_store = True
 
-    def train_step(self, x: np.ndarray, y: np.ndarray, task: int) -> float:
-        """Recall, stabilise the store, one model step on new + recalled, observe."""
-        y = np.asarray(y, np.int32)
-        tasks = np.full(len(y), task, np.int32)
-        x_step, y_step, tasks_step = x, y, tasks
-        if self.store.size() > 0:
-            batches = max(1, self.store.stabilize_batches)
-            recalled = [self.store.recall(self.config.replay_batch_size) for _ in range(batches)]
-            self.store.stabilize(x, [r[0] for r in recalled])
-            x_step = np.concatenate([x, recalled[0][0].numpy()])
-            y_step = np.concatenate([y, recalled[0][1].numpy()])
-            tasks_step = np.concatenate([tasks, recalled[0][2].numpy()])
-        else:
-            self.store.stabilize(x, None)
-        loss = float(self._step(x_step, y_step, tasks_step))
-        self.store.observe(x, y, task)
-        return loss
+    def train_graph(self, x: tf.Tensor, y: tf.Tensor, task: tf.Tensor) -> tf.Tensor:
+        """Recall, stabilise the store, one model step on new + recalled, observe (graph)."""
+        store, size = self.store, self.config.replay_batch_size
+        tasks = tf.fill(tf.shape(y), task)
+
+        def replayed() -> tf.Tensor:
+            recalled = [store.recall(size) for _ in range(max(1, store.stabilize_batches))]
+            store.stabilize(x, [r[0] for r in recalled])  # the first batch serves both
+            x_hat, y_hat, tasks_hat = recalled[0]
+            return self.model_step(
+                tf.concat([x, x_hat], 0), tf.concat([y, y_hat], 0), tf.concat([tasks, tasks_hat], 0)
+            )
+
+        def alone() -> tf.Tensor:
+            store.stabilize(x, None)
+            return self.model_step(x, y, tasks)
+
+        loss = tf.cond(store.size() > 0, replayed, alone)
+        with tf.control_dependencies([loss]):
+            store.observe(x, y, task)
+        return tf.identity(loss)

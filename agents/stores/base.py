@@ -10,16 +10,20 @@ from __future__ import annotations
 import dataclasses
 from typing import Protocol
 
-import numpy as np
 import tensorflow as tf
 
 from recollect import Footprint, WritePolicy
+from recollect.tensor_types import TensorLike
 
 StoreItems = tuple[tf.Tensor, tf.Tensor, tf.Tensor]
 
 
 class EpisodicStore(Protocol):
-    """What a learner may ask of its store (both stores below provide it)."""
+    """What a learner may ask of its store (both stores below provide it).
+
+    Every method takes and returns tensors and works both eagerly and inside the
+    learner's compiled step; `size` and `task_size` are int64 [] tensors.
+    """
 
     stabilize_batches: int
 
@@ -27,13 +31,13 @@ class EpisodicStore(Protocol):
     def policy(self) -> WritePolicy: ...  # noqa: D102
     @property
     def capacity(self) -> int: ...  # noqa: D102
-    def size(self) -> int: ...  # noqa: D102
-    def task_size(self, task: int) -> int: ...  # noqa: D102
-    def observe(self, x: np.ndarray, y: np.ndarray, task: int) -> None: ...  # noqa: D102
-    def recall(self, n: int, task: int | None = None) -> StoreItems: ...  # noqa: D102
-    def read_rows(self, rows: np.ndarray) -> StoreItems: ...  # noqa: D102
+    def size(self) -> tf.Tensor: ...  # noqa: D102
+    def task_size(self, task: TensorLike) -> tf.Tensor: ...  # noqa: D102
+    def observe(self, x: TensorLike, y: TensorLike, task: TensorLike) -> tf.Tensor: ...  # noqa: D102
+    def recall(self, n: TensorLike, task: TensorLike | None = None) -> StoreItems: ...  # noqa: D102
+    def read_rows(self, rows: TensorLike) -> StoreItems: ...  # noqa: D102
     def stabilize(  # noqa: D102
-        self, x: np.ndarray, recollections: list[tf.Tensor] | None
+        self, x: TensorLike, recollections: list[tf.Tensor] | None
     ) -> None: ...
     def footprint(self) -> Footprint: ...  # noqa: D102
 

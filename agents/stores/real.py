@@ -14,12 +14,12 @@ import dataclasses
 import math
 from typing import ClassVar, cast
 
-import numpy as np
 import tensorflow as tf
 
 from agents.stores.base import StoragePlan, StoreItems
-from recollect import Field, Footprint, IndexBuffer, WritePolicy, budget
+from recollect import Field, Footprint, IndexBuffer, WritePolicy, budget, graph_checks
 from recollect.footprint import raw_example_bytes
+from recollect.tensor_types import TensorLike
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,36 +117,42 @@ class RealStore(tf.Module):
         """Items the buffer holds."""
         return self.buffer.capacity
 
-    def read_rows(self, rows: np.ndarray) -> StoreItems:
+    def read_rows(self, rows: TensorLike) -> StoreItems:
         """The items at the given rows: (x float32 [m, ...], y int32 [m], task int32 [m])."""
-        items = self.buffer.read(tf.constant(np.asarray(rows, np.int64)))
+        items = self.buffer.read(tf.convert_to_tensor(rows, tf.int64))
         return tf.cast(items["x"], tf.float32) / 255.0, items["label"], items["task"]
 
-    def size(self) -> int:
-        """Items stored."""
-        return int(self.buffer.size())
+    def size(self) -> tf.Tensor:
+        """int64 []: items stored."""
+        return self.buffer.size()
 
-    def task_size(self, task: int) -> int:
-        """Items of one task stored."""
-        return int(self.buffer.task_size(task))
+    def task_size(self, task: TensorLike) -> tf.Tensor:
+        """int64 []: items of one task stored."""
+        return self.buffer.task_size(task)
 
-    def observe(self, x: np.ndarray, y: np.ndarray, task: int) -> None:
-        """Stores x float32 [B, *input_shape] in [0, 1] as uint8, with labels and task."""
-        pixels = np.clip(np.rint(np.asarray(x) * 255.0), 0, 255).astype(np.uint8)
-        self._write(
-            {
-                "x": tf.constant(pixels),
-                "label": tf.constant(np.asarray(y), tf.int32),
-                "task": tf.fill([len(pixels)], tf.constant(task, tf.int32)),
-            }
-        )
+    def observe(self, x: TensorLike, y: TensorLike, task: TensorLike) -> tf.Tensor:
+        """Stores x float32 [B, *input_shape] in [0, 1] as uint8, with labels and task.
 
-    def recall(self, n: int, task: int | None = None) -> StoreItems:
+        Returns int64 [B], each item's row (-1: dropped).
+        """
+        x = tf.convert_to_tensor(x, tf.float32)
+        pixels = tf.cast(tf.round(tf.clip_by_value(x * 255.0, 0.0, 255.0)), tf.uint8)
+        items = {
+            "x": pixels,
+            "label": tf.cast(y, tf.int32),
+            "task": tf.fill(tf.shape(pixels)[:1], tf.cast(task, tf.int32)),
+        }
+        return self._write(items)
+
+    def recall(self, n: TensorLike, task: TensorLike | None = None) -> StoreItems:
         """Returns (x float32 [n, ...] in [0, 1], y int32 [n], task int32 [n])."""
-        items = self.buffer.sample(n, task)
+        if graph_checks.in_graph():
+            items = self.buffer.sample_unchecked(n, task)  # the learner checks size first
+        else:
+            items = self.buffer.sample(int(n), None if task is None else int(task))
         return tf.cast(items["x"], tf.float32) / 255.0, items["label"], items["task"]
 
-    def stabilize(self, x: np.ndarray, recollections: list[tf.Tensor] | None) -> None:
+    def stabilize(self, x: TensorLike, recollections: list[tf.Tensor] | None) -> None:
         """Real examples need no stabilising."""
         del x, recollections
 
@@ -158,7 +164,7 @@ class RealStore(tf.Module):
         return Footprint(
             kind="real",
             bits_per_item=budget.raw_example_bits(self.input_shape),
-            items_stored=self.size(),
+            items_stored=int(self.size()),
             capacity=capacity,
             input_bytes=input_bytes,
             buffer_bytes=input_bytes + capacity * 8,

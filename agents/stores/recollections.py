@@ -7,7 +7,8 @@ RecollectionMemory  codes uint8 [capacity, ceil(k/8)]   label int32   task int32
 
 Where this sits: `STORES["recollections"]`; its plan picks the code shape that fits
 the budget (`recollect.budget`), and its own stabilising uses N recalled batches per
-step (`stabilize_batches = N`).
+step (`stabilize_batches = N`). Every method works eagerly and inside the learner's
+compiled step (the memory's methods are graph-safe).
 """
 
 from __future__ import annotations
@@ -16,11 +17,11 @@ import dataclasses
 import math
 from typing import ClassVar, cast
 
-import numpy as np
 import tensorflow as tf
 
 from agents.stores.base import StoragePlan, StoreItems
 from recollect import DiscreteAutoencoder, Footprint, RecollectionMemory, WritePolicy, budget
+from recollect.tensor_types import TensorLike
 
 CODECS = ("mlp", "conv")
 # The codec's width argument for each architecture.
@@ -161,28 +162,28 @@ class RecollectionStore(tf.Module):
         """Codes the buffer holds."""
         return self.memory.buffer.capacity
 
-    def read_rows(self, rows: np.ndarray) -> StoreItems:
+    def read_rows(self, rows: TensorLike) -> StoreItems:
         """The decoded items at the given rows: (x float32 [m, ...], y [m], task [m])."""
         items = self.memory.recall_rows(rows)
         return items["x"], items["label"], items["task"]
 
-    def size(self) -> int:
-        """Items stored."""
-        return int(self.memory.size())
+    def size(self) -> tf.Tensor:
+        """int64 []: items stored."""
+        return self.memory.size()
 
-    def task_size(self, task: int) -> int:
-        """Items of one task stored."""
-        return int(self.memory.buffer.task_size(task))
+    def task_size(self, task: TensorLike) -> tf.Tensor:
+        """int64 []: items of one task stored."""
+        return self.memory.buffer.task_size(task)
 
-    def observe(self, x: np.ndarray, y: np.ndarray, task: int) -> None:
-        """Encodes, packs and stores x with its labels and task."""
-        self.memory.observe(x, y, task)
+    def observe(self, x: TensorLike, y: TensorLike, task: TensorLike) -> tf.Tensor:
+        """Encodes, packs and stores x with its labels and task; int64 [B] rows."""
+        return self.memory.observe(x, y, task)
 
-    def recall(self, n: int, task: int | None = None) -> StoreItems:
+    def recall(self, n: TensorLike, task: TensorLike | None = None) -> StoreItems:
         """n decoded recollections: (x float32 [n, ...], y int32 [n], task int32 [n])."""
         return self.memory.recall(n, task)
 
-    def stabilize(self, x: np.ndarray, recollections: list[tf.Tensor] | None) -> None:
+    def stabilize(self, x: TensorLike, recollections: list[tf.Tensor] | None) -> None:
         """One codec step on x joined with each recalled batch; N steps on x alone if none."""
         if recollections:
             self.memory.stabilize(x, recollections)

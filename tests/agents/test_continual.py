@@ -3,14 +3,16 @@
 import dataclasses
 import json
 
+import keras
 import numpy as np
 import pytest
 
-from agents import continual
+from agents import continual, models
 from agents.continual import ContinualConfig
-from agents.learners import LEARNERS
+from agents.learners import LEARNERS, MASKED_LOGIT, OnlineConfig, OnlineLearner
 from agents.stores import STORES
 from recollect import datasets
+from recollect.datasets.stream import scale_pixels
 from tests.datasets import fakes
 
 TINY_STREAM = {"num_tasks": 2, "examples_per_task": 12, "test_examples_per_task": 10}
@@ -185,12 +187,10 @@ def test_compiled_steps_do_not_retrace_per_batch(tmp_path, data_dir):
     arrays = [stream.task_arrays(t) for t in range(2)]
     for task, batch in [(0, 4), (0, 3), (1, 4), (1, 1), (1, 4)]:
         learner.train_step(arrays[task].x_train[:batch], arrays[task].y_train[:batch], task)
-    assert learner._gradient.experimental_get_tracing_count() == 1
-    assert learner._task_gradients.experimental_get_tracing_count() == 1
-    assert learner._apply.experimental_get_tracing_count() == 1
+    assert learner._train.experimental_get_tracing_count() == 1  # the whole step
+    assert learner._apply.experimental_get_tracing_count() <= 1  # traced once GEM projects
     memory = learner.store.memory
     assert memory._stabilize_step.experimental_get_tracing_count() == 1
-    assert memory._recall_items.experimental_get_tracing_count() == 1
 
 
 def test_replay_step_does_not_retrace(data_dir):
@@ -201,7 +201,7 @@ def test_replay_step_does_not_retrace(data_dir):
     arrays = stream.task_arrays(0)
     for batch in (4, 2, 4, 3):
         learner.train_step(arrays.x_train[:batch], arrays.y_train[:batch], 0)
-    assert learner._step.experimental_get_tracing_count() == 1
+    assert learner._train.experimental_get_tracing_count() == 1
 
 
 def test_adam_optimizer_trains_the_model(data_dir):
@@ -237,8 +237,6 @@ def test_sigterm_stops_the_run_with_its_signal_number(tmp_path, data_dir, monkey
     import os
     import signal
 
-    from agents.learners import OnlineLearner
-
     step = OnlineLearner.train_step
     calls = []
 
@@ -272,3 +270,63 @@ def test_resume_from_a_damaged_checkpoint_names_the_file(tmp_path, data_dir, dam
         data_file.write_bytes(bytes(content))
     with pytest.raises(ValueError, match=r"ckpt-1\.data.*damaged or truncated"):
         continual.run(config, str(tmp_path), resume=True, progress=False)
+
+
+def _trained_learner(data_dir, task_masks=None):
+    stream = datasets.load_stream("mnist_rotations", data_dir=data_dir, batch_size=4, **TINY_STREAM)
+    model = models.build_model("mlp", stream.input_shape, stream.num_classes, hidden_units=16)
+    learner = OnlineLearner(model, config=OnlineConfig(learning_rate=0.5), task_masks=task_masks)
+    arrays = stream.task_arrays(0)
+    for start in range(0, 12, 4):
+        learner.train_step(arrays.x_train[start : start + 4], arrays.y_train[start : start + 4], 0)
+    return learner, stream
+
+
+@pytest.mark.parametrize("batch_size", [1, 3, 10_000])
+@pytest.mark.parametrize("multi_head", [False, True])
+def test_accuracy_counts_what_numpy_counts_from_uint8_or_float32(data_dir, batch_size, multi_head):
+    masks = None
+    if multi_head:  # task 0 may answer 0-4 only, task 1 5-9 only
+        masks = np.zeros((2, 10), np.float32)
+        masks[0, :5] = masks[1, 5:] = 1.0
+    learner, stream = _trained_learner(data_dir, masks)
+    raw = stream.task_arrays(1, dtype=np.uint8)
+    x = np.concatenate([raw.x_train, raw.x_test])
+    y = np.concatenate([raw.y_train, raw.y_test])
+    logits = learner.model(scale_pixels(x), training=False).numpy()
+    for task in (0, 1):
+        masked = logits if masks is None else logits + (1.0 - masks[task]) * MASKED_LOGIT
+        expected = np.mean(np.argmax(masked, axis=-1) == y)
+        assert learner.accuracy(x, y, task, batch_size=batch_size) == expected
+        assert learner.accuracy(scale_pixels(x), y, task, batch_size=batch_size) == expected
+    if masks is not None:  # the masks matter: class 0-4 labels score only under task 0
+        assert learner.accuracy(x[y >= 5], y[y >= 5], 0) == 0.0
+    assert learner.accuracy(x[:0], y[:0], 0) == 0.0
+    assert learner._count_correct_uint8.experimental_get_tracing_count() == 1
+    assert learner._count_correct.experimental_get_tracing_count() == 1
+
+
+def test_uint8_inputs_are_scaled_in_the_graph_bit_for_bit_as_numpy(data_dir):
+    # The model scores 0 on the true class when its input is exactly one of
+    # numpy's x / 255 values and a huge logit on the other class otherwise.
+    table = scale_pixels(np.arange(256, dtype=np.uint8))
+    inputs = keras.Input((1,))
+    gap = keras.ops.min(keras.ops.abs(inputs - table), axis=-1, keepdims=True)
+    model = keras.Model(inputs, keras.ops.concatenate([keras.ops.zeros_like(gap), gap * 1e30], -1))
+    learner = OnlineLearner(model, config=OnlineConfig())
+    every_value, labels = np.arange(256, dtype=np.uint8)[:, None], np.zeros(256, np.int32)
+    assert learner.accuracy(every_value, labels, 0) == 1.0
+    assert learner.accuracy(table[:, None], labels, 0) == 1.0
+    assert learner.accuracy(table[:, None] + np.float32(1e-7), labels, 0) < 0.1
+
+
+def test_evaluation_reads_the_stored_uint8_test_rows(tmp_path, data_dir, monkeypatch):
+    accuracy, seen = OnlineLearner.accuracy, []
+
+    def spy(self, x, y, task, *, batch_size):
+        seen.append((x.dtype, x.flags.writeable, len(y), batch_size))
+        return accuracy(self, x, y, task, batch_size=batch_size)
+
+    monkeypatch.setattr(OnlineLearner, "accuracy", spy)
+    continual.run(tiny_config(data_dir, learner="online"), str(tmp_path), progress=False)
+    assert seen == [(np.uint8, False, 10, 7)] * (3 * 2)  # before training and after each task
