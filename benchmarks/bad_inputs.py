@@ -1344,8 +1344,8 @@ CONFIG = area(
         ("learner_config='fast' (a str)", lambda _: tiny_config(learner_config="fast")),
         ("store_config codec='rnn'", lambda _: tiny_config(store_config={"codec": "rnn"})),
         (
-            "store_config stabilize_steps=0",
-            lambda _: tiny_config(store_config={"stabilize_steps": 0}),
+            "store_config stabilize_steps=-1",
+            lambda _: tiny_config(store_config={"stabilize_steps": -1}),
         ),
         (
             "store_config num_latents without num_categories",

@@ -130,9 +130,11 @@ class StepShape:
     Attributes:
         batch_size: B, incoming examples per step.
         replay_batch_size: recalled items per batch.
-        stabilize_steps: N, codec steps per incoming batch; 0 without a codec.
+        stabilize_steps: N, codec steps per incoming batch (0: one step on the
+            incoming batch alone).
         num_tasks: tasks in the stream.
         memories_per_task: GEM's memories per earlier task in a step.
+        codec: whether the store has a codec (recollections) or not (real storage).
     """
 
     batch_size: int
@@ -140,6 +142,7 @@ class StepShape:
     stabilize_steps: int
     num_tasks: int
     memories_per_task: int
+    codec: bool = True
 
 
 def _online_use(shape: StepShape) -> StepUse:
@@ -149,21 +152,22 @@ def _online_use(shape: StepShape) -> StepUse:
 def _replay_use(shape: StepShape) -> StepUse:
     """Recall max(1, N) batches, N codec steps on B + R, one model step on B + R."""
     b, r, n = shape.batch_size, shape.replay_batch_size, shape.stabilize_steps
-    if n == 0:  # real storage: no codec
+    if not shape.codec:  # real storage
         return StepUse(model_trained=b + r)
-    return StepUse(encoded=b, decoded=max(1, n) * r, codec_trained=n * (b + r), model_trained=b + r)
+    trained = n * (b + r) if n else b  # N = 0: one step on the incoming batch alone
+    return StepUse(encoded=b, decoded=max(1, n) * r, codec_trained=trained, model_trained=b + r)
 
 
 def _gem_use(shape: StepShape) -> StepUse:
     """As replay's codec work, plus every earlier task's memories, decoded and in G."""
     b, r, n = shape.batch_size, shape.replay_batch_size, shape.stabilize_steps
     memories = shape.memories_per_task * (shape.num_tasks - 1) / 2
-    if n == 0:
+    if not shape.codec:
         return StepUse(model_trained=b + memories)
     return StepUse(
         encoded=b,
         decoded=n * r + memories,
-        codec_trained=n * (b + r),
+        codec_trained=n * (b + r) if n else b,
         model_trained=b + memories,
     )
 
@@ -206,6 +210,7 @@ def build_codec(config: continual.ContinualConfig) -> recollect.DiscreteAutoenco
         architecture=store_config.codec,
         noise_scale=store_config.codec_noise,
         seed=0,
+        kernel_size=store_config.codec_kernel_size,
         **units,
     )
 
@@ -234,6 +239,7 @@ def config_flops(config: continual.ContinualConfig, num_tasks: int) -> dict[str,
         stabilize_steps=config.store_config.stabilize_steps if recollections else 0,
         num_tasks=num_tasks,
         memories_per_task=memories,
+        codec=recollections,
     )
     encoder = decoder = 0
     if recollections:

@@ -64,6 +64,7 @@ class _Autoencoder(keras.Model):
             "architecture": self.architecture,
             "filters": self.filters,
             "hidden_units": self.hidden_units,
+            "kernel_size": self.kernel_size,
         }
         self.encoder = build_encoder(self.input_spec_shape, units, name="encoder", **options)
         self.decoder = build_decoder(self.input_spec_shape, units, name="decoder", **options)
@@ -195,10 +196,13 @@ class DiscreteAutoencoder(_Autoencoder):
         architecture: "conv" (needs a 3-D input_shape), "mlp" (any input_shape:
             encode, decode and reconstructions keep the input's shape), or None:
             "conv" for a 3-D input_shape and "mlp" for a 1-D one.
+        kernel_size: the conv layers' kernel size (5, as the paper; 3 costs ~2.8x
+            fewer FLOPs).
 
     Raises:
         ValueError: on an unknown architecture, an input_shape it cannot take, or
-            an out-of-range c, l, filters, hidden_units, temperature, noise_scale or seed.
+            an out-of-range c, l, filters, hidden_units, temperature, noise_scale,
+            seed or kernel_size.
     """
 
     def __init__(
@@ -213,10 +217,13 @@ class DiscreteAutoencoder(_Autoencoder):
         noise_scale: float = 1.0,
         seed: int | None = None,
         architecture: str | None = None,
+        kernel_size: int = KERNEL_SIZE,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.input_spec_shape, self.architecture = resolve_architecture(input_shape, architecture)
+        arguments.check_int("kernel_size", kernel_size, minimum=1)
+        self.kernel_size = int(kernel_size)
         self.bits_per_item = bits.bits_per_item(num_latents, num_categories)
         if not temperature > 0:
             raise ValueError(f"Expected temperature > 0. Received: temperature={temperature!r}")
@@ -311,6 +318,7 @@ class DiscreteAutoencoder(_Autoencoder):
                 "noise_scale": self.noise_scale,
                 "seed": self.seed,
                 "architecture": self.architecture,
+                "kernel_size": self.kernel_size,
             }
         )
         return config
@@ -326,6 +334,7 @@ class ContinuousAutoencoder(_Autoencoder):
         filters: conv filters per layer, an int >= 1; None: max(1, h // 4).
         hidden_units: dense units of the MLP variant, an int >= 1; None: h.
         architecture: "conv", "mlp" or None, as for `DiscreteAutoencoder`.
+        kernel_size: the conv layers' kernel size.
 
     Raises:
         ValueError: on an unknown architecture, an input_shape it cannot take, a
@@ -340,10 +349,13 @@ class ContinuousAutoencoder(_Autoencoder):
         filters: int | None = None,
         hidden_units: int | None = None,
         architecture: str | None = None,
+        kernel_size: int = KERNEL_SIZE,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.input_spec_shape, self.architecture = resolve_architecture(input_shape, architecture)
+        arguments.check_int("kernel_size", kernel_size, minimum=1)
+        self.kernel_size = int(kernel_size)
         if isinstance(latent_size, bool) or not isinstance(latent_size, int) or latent_size < 1:
             raise ValueError(f"Expected latent_size an int >= 1. Received: {latent_size!r}")
         self.latent_size = latent_size
@@ -374,6 +386,7 @@ class ContinuousAutoencoder(_Autoencoder):
                 "filters": self.filters,
                 "hidden_units": self.hidden_units,
                 "architecture": self.architecture,
+                "kernel_size": self.kernel_size,
             }
         )
         return config

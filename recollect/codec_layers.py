@@ -120,6 +120,7 @@ def count_autoencoder_params(
     filters: int | None = None,
     hidden_units: int | None = None,
     architecture: str | None = None,
+    kernel_size: int = KERNEL_SIZE,
 ) -> int:
     """Parameters of an autoencoder built by this module, without building it.
 
@@ -130,6 +131,7 @@ def count_autoencoder_params(
         filters: conv filters; default bottleneck // 4.
         hidden_units: dense units of the mlp; default bottleneck.
         architecture: "conv", "mlp" or None (as `resolve_architecture`).
+        kernel_size: the conv layers' kernel size.
 
     Returns:
         int, trainable parameters of encoder + decoder. An mlp on an input shape
@@ -141,14 +143,14 @@ def count_autoencoder_params(
     shape, architecture = resolve_architecture(input_shape, architecture)
     filters, hidden_units = resolve_units(bottleneck, filters, hidden_units)
     if architecture == "conv":
-        return _count_conv(shape, bottleneck, filters)
+        return _count_conv(shape, bottleneck, filters, kernel_size)
     return _count_mlp(math.prod(shape), bottleneck, hidden_units)
 
 
-def _count_conv(shape: tuple[int, ...], bottleneck: int, f: int) -> int:
+def _count_conv(shape: tuple[int, ...], bottleneck: int, f: int, kernel_size: int) -> int:
     height, width, channels = shape
     cells = reduced_size(height) * reduced_size(width)
-    conv = KERNEL_SIZE * KERNEL_SIZE
+    conv = kernel_size * kernel_size
     encoder = (conv * channels * f + f) + 2 * (conv * f * f + f) + cells * f * bottleneck
     encoder += bottleneck
     decoder = bottleneck * cells * f + cells * f + 2 * (conv * f * f + f)
@@ -182,6 +184,7 @@ def build_encoder(
     filters: int,
     hidden_units: int,
     name: str,
+    kernel_size: int = KERNEL_SIZE,
 ) -> keras.Sequential:
     """The encoder stack: float32 [B, *shape] -> float32 [B, out_units].
 
@@ -192,13 +195,14 @@ def build_encoder(
         filters: conv filters per layer.
         hidden_units: dense units per hidden layer of the mlp.
         name: the model's name.
+        kernel_size: the conv layers' kernel size.
 
     Returns:
         A built `keras.Sequential`.
     """
     if architecture == "conv":
         layers = [
-            keras.layers.Conv2D(filters, KERNEL_SIZE, strides=2, padding="same", activation="relu")
+            keras.layers.Conv2D(filters, kernel_size, strides=2, padding="same", activation="relu")
             for _ in range(NUM_STAGES)
         ]
         layers += [keras.layers.Flatten(), keras.layers.Dense(out_units)]
@@ -220,6 +224,7 @@ def build_decoder(
     filters: int,
     hidden_units: int,
     name: str,
+    kernel_size: int = KERNEL_SIZE,
 ) -> keras.Sequential:
     """The decoder stack: float32 [B, in_units] -> float32 logits [B, *shape].
 
@@ -230,12 +235,13 @@ def build_decoder(
         filters: conv filters per layer.
         hidden_units: dense units per hidden layer of the mlp.
         name: the model's name.
+        kernel_size: the conv layers' kernel size.
 
     Returns:
         A built `keras.Sequential`.
     """
     if architecture == "conv":
-        layers = _conv_decoder_layers(shape, filters)
+        layers = _conv_decoder_layers(shape, filters, kernel_size)
     else:
         layers = [
             keras.layers.Dense(hidden_units, activation="relu"),
@@ -247,18 +253,16 @@ def build_decoder(
     return keras.Sequential([keras.Input((in_units,)), *layers], name=name)
 
 
-def _conv_decoder_layers(shape: tuple[int, ...], filters: int) -> list[keras.layers.Layer]:
+def _conv_decoder_layers(
+    shape: tuple[int, ...], filters: int, kernel: int
+) -> list[keras.layers.Layer]:
     height, width, channels = shape
     rows, cols = reduced_size(height), reduced_size(width)
     return [
         keras.layers.Dense(rows * cols * filters, activation="relu"),
         keras.layers.Reshape((rows, cols, filters)),
-        keras.layers.Conv2DTranspose(
-            filters, KERNEL_SIZE, strides=2, padding="same", activation="relu"
-        ),
-        keras.layers.Conv2DTranspose(
-            filters, KERNEL_SIZE, strides=2, padding="same", activation="relu"
-        ),
-        keras.layers.Conv2DTranspose(channels, KERNEL_SIZE, strides=2, padding="same"),
+        keras.layers.Conv2DTranspose(filters, kernel, strides=2, padding="same", activation="relu"),
+        keras.layers.Conv2DTranspose(filters, kernel, strides=2, padding="same", activation="relu"),
+        keras.layers.Conv2DTranspose(channels, kernel, strides=2, padding="same"),
         keras.layers.Cropping2D(((0, rows * 8 - height), (0, cols * 8 - width))),
     ]

@@ -39,10 +39,13 @@ class RecollectionStoreConfig:
         codec: the autoencoder's architecture, mlp or conv.
         codec_units: hidden units (mlp) or filters (conv); None for the paper's c*l
             (mlp) or c*l/4 (conv).
+        codec_kernel_size: kernel size of the conv codec's layers (the paper: 5).
         codec_learning_rate: Adam step size of the autoencoder.
         codec_noise: scale of the Gumbel noise in autoencoder training (1.0: the
             Gumbel-softmax estimator; 0.0: straight-through on the mode).
-        stabilize_steps: N, autoencoder steps per incoming batch (Algorithm 1).
+        stabilize_steps: N, autoencoder steps per incoming batch, each on the batch
+            joined with a recalled one (Algorithm 1); 0: one step on the incoming
+            batch alone (no self-replay).
     """
 
     items: int | None = None
@@ -50,6 +53,7 @@ class RecollectionStoreConfig:
     num_categories: int | None = None
     codec: str = "mlp"
     codec_units: int | None = None
+    codec_kernel_size: int = 5
     codec_learning_rate: float = 1e-3
     codec_noise: float = 1.0
     stabilize_steps: int = 1
@@ -63,9 +67,14 @@ class RecollectionStoreConfig:
                 "Expected --num_categories with --num_latents. Received: "
                 f"num_latents={self.num_latents}, num_categories={self.num_categories}"
             )
-        if not (isinstance(self.stabilize_steps, int) and self.stabilize_steps >= 1):
+        if not (isinstance(self.stabilize_steps, int) and self.stabilize_steps >= 0):
             raise ValueError(
-                f"Expected --stabilize_steps >= 1. Received: stabilize_steps={self.stabilize_steps}"
+                f"Expected --stabilize_steps >= 0. Received: stabilize_steps={self.stabilize_steps}"
+            )
+        if not (isinstance(self.codec_kernel_size, int) and self.codec_kernel_size >= 1):
+            raise ValueError(
+                "Expected --codec_kernel_size >= 1. Received: "
+                f"codec_kernel_size={self.codec_kernel_size!r}"
             )
         if not self.codec_learning_rate > 0 or not self.codec_noise >= 0:
             raise ValueError(
@@ -133,6 +142,7 @@ class RecollectionStore(tf.Module):
             architecture=config.codec,
             noise_scale=config.codec_noise,
             seed=seed,
+            kernel_size=config.codec_kernel_size,
             **units,  # type: ignore[arg-type]
         )
         memory = RecollectionMemory(
@@ -184,8 +194,13 @@ class RecollectionStore(tf.Module):
         return self.memory.recall(n, task)
 
     def stabilize(self, x: TensorLike, recollections: list[tf.Tensor] | None) -> None:
-        """One codec step on x joined with each recalled batch; N steps on x alone if none."""
-        if recollections:
+        """One codec step on x joined with each recalled batch; N steps on x alone if none.
+
+        With N = 0 (no self-replay), one step on x alone, whatever was recalled.
+        """
+        if self.stabilize_batches == 0:
+            self.memory.stabilize(x, [tf.zeros_like(x)[:0]])  # joined with nothing
+        elif recollections:
             self.memory.stabilize(x, recollections)
         else:
             self.memory.stabilize(x, num_steps=self.stabilize_batches)

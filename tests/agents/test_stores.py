@@ -1,5 +1,6 @@
 """Episodic stores: round trips, planning against the budget, footprints."""
 
+import keras
 import numpy as np
 import pytest
 
@@ -63,7 +64,8 @@ def test_real_store_footprint_and_plan():
 
 def make_recollections(codec="mlp", policy=None, **config):
     config = RecollectionStoreConfig(
-        items=20, num_categories=4, codec=codec, codec_units=8, stabilize_steps=2, **config
+        **{"items": 20, "num_categories": 4, "codec": codec, "codec_units": 8}
+        | {"stabilize_steps": 2, **config}
     )
     plan = RecollectionStore.plan(config, incremental_storage=2, input_shape=SHAPE)
     store = RecollectionStore.from_plan(
@@ -104,7 +106,24 @@ def test_recollection_plans_refuse_what_does_not_fit():
     with pytest.raises(ValueError, match="--codec"):
         RecollectionStoreConfig(codec="rnn")
     with pytest.raises(ValueError, match="--stabilize_steps"):
-        RecollectionStoreConfig(stabilize_steps=0)
+        RecollectionStoreConfig(stabilize_steps=-1)
+    with pytest.raises(ValueError, match="--codec_kernel_size"):
+        RecollectionStoreConfig(codec_kernel_size=0)
+
+
+def test_without_self_replay_the_codec_takes_one_step_on_the_new_batch_alone():
+    keras.utils.set_random_seed(0)
+    store, _ = make_recollections("conv", stabilize_steps=0, codec_kernel_size=3)
+    keras.utils.set_random_seed(0)
+    twin, _ = make_recollections("conv", stabilize_steps=0, codec_kernel_size=3)
+    assert store.memory.codec.kernel_size == 3
+    store.observe(pixels(4), np.array([0, 1, 2, 3]), 0)
+    recalled = store.recall(5)[0]
+    store.stabilize(pixels(3, seed=1), [recalled, recalled])
+    twin.memory._stabilize_step(pixels(3, seed=1))
+    assert int(store.memory.optimizer.iterations) == 1
+    for a, b in zip(store.memory.codec.weights, twin.memory.codec.weights, strict=True):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-6)
 
 
 def test_stores_take_the_policy_they_are_given():

@@ -41,9 +41,13 @@ def test_step_flops_of_replay_and_gem_over_recollections():
     assert flops == {"codec": 10 * 100 + 30 * 200 + 3 * 60 * 300, "model": 3 * 20 * 7}
     gem = speed.STEP_USES["gem"](shape)  # 2 earlier tasks on average, 4 memories each
     assert gem == speed.StepUse(encoded=10, decoded=38, codec_trained=60, model_trained=18)
-    real = dataclasses.replace(shape, stabilize_steps=0)
+    real = dataclasses.replace(shape, stabilize_steps=0, codec=False)
     assert speed.STEP_USES["replay"](real) == speed.StepUse(model_trained=20)
     assert speed.STEP_USES["gem"](real) == speed.StepUse(model_trained=18)
+    online_codec = dataclasses.replace(shape, stabilize_steps=0)  # N = 0: x alone
+    assert speed.STEP_USES["replay"](online_codec) == speed.StepUse(
+        encoded=10, decoded=10, codec_trained=10, model_trained=20
+    )
     assert speed.STEP_USES["online"](shape) == speed.StepUse(model_trained=10)
 
 
