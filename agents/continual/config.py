@@ -66,7 +66,8 @@ class ContinualConfig:
         store_config: that store's config, or a mapping of its fields (None: its
             defaults).
         seeds: run seeds.
-        eval_batch_size: batch size of evaluation.
+        eval_batch_size: test rows per compiled call of evaluation (smaller holds
+            less memory; on CPU every size gives the same accuracies).
     """
 
     stream: str = "mnist_rotations"
@@ -83,7 +84,7 @@ class ContinualConfig:
     incremental_storage: float = 100.0
     store_config: Any = None
     seeds: tuple[int, ...] = (0,)
-    eval_batch_size: int = 1000
+    eval_batch_size: int = 2000
 
     def __post_init__(self) -> None:
         """Checks every setting and turns config mappings into the registered classes."""

@@ -237,9 +237,7 @@ class Learner(tf.Module):
         """Called after the last batch of `task` with that task's training data."""
         del task, x_train, y_train
 
-    def accuracy(
-        self, x: np.ndarray, y: np.ndarray, task: int, *, batch_size: int = 10_000
-    ) -> float:
+    def accuracy(self, x: np.ndarray, y: np.ndarray, task: int, *, batch_size: int = 2000) -> float:
         """Test accuracy on one task's data (with that task's output mask).
 
         Correct predictions are counted in the compiled graph, `batch_size` rows a

@@ -18,6 +18,10 @@ cache format version, the producer's format version, the seed, the options and t
 sha256 of the source files). An entry whose checksum does not match, or that cannot
 be read, is deleted and rebuilt. Entries are written to a temporary file and moved
 into place with `os.replace`, so a reader never sees half a file.
+
+`load` copies an entry into memory; `load_mapped` reads it through the page cache
+(`MappedArrays`), so a stream's 157 MB of MNIST-Rotations test images count toward
+a run's memory only while a task's rows are in use.
 """
 
 from __future__ import annotations
@@ -25,19 +29,39 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
+import mmap
 import os
+import struct
 import tempfile
+import weakref
 import zipfile
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 CACHE_VERSION = 1
 _METADATA = "__metadata__"
 _SHA256 = "__sha256__"
+
+_UNREADABLE = (
+    OSError,
+    ValueError,
+    KeyError,
+    EOFError,
+    zipfile.BadZipFile,
+    zlib.error,
+    struct.error,
+)
+_HEADER_READERS = {
+    (1, 0): np.lib.format.read_array_header_1_0,
+    (2, 0): np.lib.format.read_array_header_2_0,
+}
+
+_Arrays = TypeVar("_Arrays", bound=Mapping[str, np.ndarray])
 
 _log = logging.getLogger(__name__)
 
@@ -95,7 +119,7 @@ class ArrayCache:
         return self.directory / f"{kind}-{key}.npz"
 
     def load(self, kind: str, key: str) -> tuple[dict[str, np.ndarray], dict] | None:
-        """Reads and verifies one entry.
+        """Reads and verifies one entry, copying its arrays into memory.
 
         Args:
             kind: the producer, e.g. `stream-mnist_rotations`.
@@ -105,20 +129,25 @@ class ArrayCache:
             (arrays, metadata), or None when there is no entry, or the entry was
             unreadable or failed its checksum (it is then deleted).
         """
+        return self._verified(kind, key, _read_npz)
+
+    def load_mapped(self, kind: str, key: str) -> tuple[MappedArrays, dict] | None:
+        """As `load`, but the arrays are `MappedArrays`: read-only, from the page cache."""
+        return self._verified(kind, key, _map_npz)
+
+    def _verified(
+        self, kind: str, key: str, reader: Callable[[Path], tuple[_Arrays, str, str]]
+    ) -> tuple[_Arrays, dict] | None:
         path = self.path(kind, key)
         if not path.is_file():
             return None
         try:
-            # Open the file here: np.load leaks its handle when the zip is damaged.
-            with open(path, "rb") as file, np.load(file, allow_pickle=False) as content:
-                arrays = {name: content[name] for name in content.files}
-            metadata = json.loads(str(arrays.pop(_METADATA)))
-            expected = str(arrays.pop(_SHA256))
-        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as err:
+            arrays, metadata, expected = reader(path)
+            actual = arrays_sha256(arrays)
+        except _UNREADABLE as err:
             _log.warning("Cache entry %s is unreadable (%s); rebuilding it.", path, err)
             path.unlink(missing_ok=True)
             return None
-        actual = arrays_sha256(arrays)
         if actual != expected:
             _log.warning(
                 "Cache entry %s fails its checksum (%s, stored %s); rebuilding it.",
@@ -128,7 +157,7 @@ class ArrayCache:
             )
             path.unlink(missing_ok=True)
             return None
-        return arrays, metadata
+        return arrays, json.loads(metadata)
 
     def save(
         self, kind: str, key: str, arrays: Mapping[str, np.ndarray], metadata: Mapping[str, Any]
@@ -179,3 +208,82 @@ class ArrayCache:
                 Path(temp_name).unlink(missing_ok=True)
             return None
         return path
+
+
+def _read_npz(path: Path) -> tuple[dict[str, np.ndarray], str, str]:
+    """An `.npz`'s arrays copied into memory, its metadata JSON and stored sha256."""
+    # Open the file here: np.load leaks its handle when the zip is damaged.
+    with open(path, "rb") as file, np.load(file, allow_pickle=False) as content:
+        arrays = {name: content[name] for name in content.files}
+    return arrays, str(arrays.pop(_METADATA)), str(arrays.pop(_SHA256))
+
+
+def _map_npz(path: Path) -> tuple[MappedArrays, str, str]:
+    """As `_read_npz`, with the arrays mapped."""
+    arrays = MappedArrays(path)
+    return arrays, str(arrays[_METADATA]), str(arrays[_SHA256])
+
+
+class MappedArrays(Mapping[str, np.ndarray]):
+    """The arrays of one uncompressed `.npz` (as `ArrayCache.save` writes), mapped.
+
+    Every lookup maps its array afresh, read-only, from a descriptor held open (so
+    the entry may be deleted or replaced meanwhile). Only the pages a caller
+    touches, and only while it holds the array or a view of it, count toward the
+    process's resident memory; the data stay in the page cache between lookups.
+    Iteration skips the reserved `__metadata__` / `__sha256__`; lookups allow them.
+
+    Args:
+        path: the `.npz` file.
+
+    Raises:
+        ValueError (and the other `_UNREADABLE` errors): a member that is
+            compressed, Fortran-ordered, of object dtype, or cut short.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._fd = os.open(path, os.O_RDONLY)
+        weakref.finalize(self, os.close, self._fd)
+        with open(self._fd, "rb", closefd=False) as file:
+            self._layout = _npz_layout(file)
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        offset, dtype, shape = self._layout[name]
+        count = math.prod(shape)
+        if count == 0:
+            return np.empty(shape, dtype)
+        start = offset - offset % mmap.ALLOCATIONGRANULARITY
+        length = offset - start + count * dtype.itemsize
+        mapping = mmap.mmap(self._fd, length, offset=start, access=mmap.ACCESS_READ)
+        return np.frombuffer(mapping, dtype, count, offset=offset - start).reshape(shape)
+
+    def __iter__(self) -> Iterator[str]:
+        return (name for name in self._layout if not name.startswith("__"))
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+def _npz_layout(file: Any) -> dict[str, tuple[int, np.dtype, tuple[int, ...]]]:
+    """name -> (byte offset of its data in the file, dtype, shape) for each member."""
+    size = os.fstat(file.fileno()).st_size
+    layout = {}
+    with zipfile.ZipFile(file) as archive:
+        for info in archive.infolist():
+            if info.compress_type != zipfile.ZIP_STORED or not info.filename.endswith(".npy"):
+                raise ValueError(f"member {info.filename} is compressed or not an array")
+            file.seek(info.header_offset)
+            local = file.read(30)
+            if local[:4] != b"PK\x03\x04":
+                raise zipfile.BadZipFile(f"no local header for {info.filename}")
+            name_length, extra_length = struct.unpack("<HH", local[26:30])
+            file.seek(info.header_offset + 30 + name_length + extra_length)
+            version = np.lib.format.read_magic(file)
+            shape, fortran_order, dtype = _HEADER_READERS[version](file)
+            offset = file.tell()
+            if fortran_order or dtype.hasobject:
+                raise ValueError(f"member {info.filename} is Fortran-ordered or holds objects")
+            if offset + math.prod(shape) * dtype.itemsize > size:
+                raise EOFError(f"member {info.filename} is cut short")
+            layout[info.filename[: -len(".npy")]] = (offset, dtype, tuple(shape))
+    return layout

@@ -24,7 +24,8 @@ x_test, y_test, test_offsets                        the same for the test sets
 
 Pixels are kept as uint8 (MNIST rotations are rounded to uint8 after bilinear
 interpolation, as the GEM script's PIL rotation does) and scaled to float32 [0, 1]
-in the datasets. `metadata["sha256"]` is the checksum of these six arrays. The
+in the datasets and `task_arrays` (whose `dtype=np.uint8` gives the stored rows as
+they are). `metadata["sha256"]` is the checksum of these six arrays. The
 streams, and how to add one, are listed in `protocols/__init__.py`.
 """
 
@@ -52,7 +53,7 @@ _VIEW_OPTIONS = ("flatten",)
 
 
 class TaskArrays(NamedTuple):
-    """One task as numpy: x float32 [N, *input_shape] in [0, 1], y int32 [N]."""
+    """One task as numpy: x float32 [N, *input_shape] in [0, 1] (or uint8), y int32 [N]."""
 
     x_train: np.ndarray
     y_train: np.ndarray
@@ -96,7 +97,7 @@ class TaskStream:
 
     def __init__(
         self,
-        arrays: dict[str, np.ndarray],
+        arrays: Mapping[str, np.ndarray],
         metadata: dict[str, Any],
         *,
         batch_size: int,
@@ -106,7 +107,7 @@ class TaskStream:
 
         Args:
             arrays: `x_train`, `y_train`, `train_offsets`, `x_test`, `y_test`,
-                `test_offsets`.
+                `test_offsets`: in memory, or a cache entry's `MappedArrays`.
             metadata: from the builder (JSON-serialisable).
             batch_size: examples per batch.
             flatten: present each x as a vector.
@@ -141,9 +142,7 @@ class TaskStream:
     def __getitem__(self, index: int | slice) -> Task | list[Task]:
         if isinstance(index, slice):
             return [self[i] for i in range(*index.indices(len(self)))]
-        if not is_int(index) or not -len(self) <= index < len(self):
-            raise IndexError(f"Expected a task id in [0, {len(self)}). Received: index={index!r}")
-        task_id = int(index) % len(self)
+        task_id = self._task_id(index)
         train, test = self._slice("train", task_id), self._slice("test", task_id)
         return Task(
             task_id=task_id,
@@ -163,27 +162,39 @@ class TaskStream:
             f"sha256={self.metadata['sha256'][:12]}...)"
         )
 
-    def task_arrays(self, task_id: int) -> TaskArrays:
-        """Returns one task as float32 / int32 numpy arrays (x in [0, 1]).
+    def task_arrays(self, task_id: int, *, dtype: Any = np.float32) -> TaskArrays:
+        """Returns one task as numpy arrays: x [N, *input_shape], y int32 [N].
 
         Args:
             task_id: the task, from 0 (negative counts from the end).
+            dtype: of x: float32 (scaled to [0, 1], as the datasets), or uint8 (the
+                stored pixels as read-only views, no copy: a quarter of the memory;
+                `scale_pixels` turns them into the float32 x).
 
         Returns:
             Its training and test arrays.
 
         Raises:
             IndexError: `task_id` out of range.
+            ValueError: another dtype.
         """
-        task = self[task_id]
+        check(np.dtype(dtype) in (np.float32, np.uint8), "dtype float32 or uint8", f"{dtype=}")
+        task_id = self._task_id(task_id)
         (x_train, y_train), (x_test, y_test) = (
-            self._slice(split, task.task_id) for split in ("train", "test")
+            self._slice(split, task_id) for split in ("train", "test")
         )
-        return TaskArrays(_to_unit(x_train), y_train, _to_unit(x_test), y_test)
+        if np.dtype(dtype) == np.float32:
+            return TaskArrays(scale_pixels(x_train), y_train, scale_pixels(x_test), y_test)
+        return TaskArrays(*(_read_only(a) for a in (x_train, y_train, x_test, y_test)))
 
     def stored_arrays(self) -> dict[str, np.ndarray]:
         """Returns the stored arrays (uint8 pixels) that `metadata["sha256"]` covers."""
         return dict(self._arrays)
+
+    def _task_id(self, index: Any) -> int:
+        if not is_int(index) or not -len(self) <= index < len(self):
+            raise IndexError(f"Expected a task id in [0, {len(self)}). Received: index={index!r}")
+        return int(index) % len(self)
 
     def _slice(self, split: str, task_id: int) -> tuple[np.ndarray, np.ndarray]:
         offsets = self._arrays[f"{split}_offsets"]
@@ -202,8 +213,15 @@ def _scale_batch(x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
     return tf.cast(x, tf.float32) / 255.0, y
 
 
-def _to_unit(x: np.ndarray) -> np.ndarray:
+def scale_pixels(x: np.ndarray) -> np.ndarray:
+    """uint8 pixels -> float32 in [0, 1] (x / 255), as every stream presents them."""
     return x.astype(np.float32) / np.float32(255.0)
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    view = array.view()
+    view.flags.writeable = False
+    return view
 
 
 def load_stream(
@@ -276,7 +294,9 @@ def load_stream(
             "source": located.fingerprint,
         }
     )
-    hit = store.load(f"stream-{name}", key) if store is not None else None
+    # Mapped: the test images stay in the page cache, not in the run's memory.
+    hit = store.load_mapped(f"stream-{name}", key) if store is not None else None
+    arrays: Mapping[str, np.ndarray]
     if hit is None:
         arrays, metadata = _build(name, spec, config, int(seed), stored_options, located, store)
         if store is not None:

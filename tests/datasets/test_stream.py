@@ -1,6 +1,8 @@
 """Tests for the task streams: shapes, batching, determinism, caching, the registry."""
 
 import dataclasses
+import logging
+import mmap
 
 import numpy as np
 import pytest
@@ -8,7 +10,9 @@ import tensorflow as tf
 
 from recollect import datasets
 from recollect.datasets import Task, catalog, load_stream, sources
+from recollect.datasets import cache as cache_lib
 from recollect.datasets.protocols.base import TaskData
+from recollect.datasets.stream import scale_pixels
 from tests.datasets.fakes import MNIST_OPTIONS
 from tests.datasets.fakes import load_uncached as _load
 
@@ -119,6 +123,49 @@ def test_stream_cache_hit_and_rebuild(root, tmp_path, monkeypatch):
     assert rebuilt.metadata["sha256"] == first.metadata["sha256"]
 
 
+def _owner(array):
+    """The object whose memory a numpy array (or view) uses."""
+    while isinstance(array, np.ndarray):
+        array = array.base
+    return array.obj if isinstance(array, memoryview) else array
+
+
+def test_a_cached_stream_is_read_through_the_page_cache(root, tmp_path):
+    cache = tmp_path / "cache"
+    built = load_stream("mnist_rotations", data_dir=root, cache_dir=cache, **MNIST_OPTIONS)
+    hit = load_stream("mnist_rotations", data_dir=root, cache_dir=cache, **MNIST_OPTIONS)
+    stored = hit.stored_arrays()
+    assert isinstance(hit._arrays, cache_lib.MappedArrays)
+    assert sorted(stored) == sorted(built.stored_arrays())
+    for name, array in stored.items():
+        np.testing.assert_array_equal(array, built.stored_arrays()[name])
+        assert isinstance(_owner(array), mmap.mmap) and not array.flags.writeable
+    # Each lookup maps afresh: a caller's rows hold their pages, nothing else does.
+    assert _owner(stored["x_test"]) is not _owner(hit.stored_arrays()["x_test"])
+    for entry in cache.glob("stream-*.npz"):
+        entry.unlink()  # the descriptor is held: deleting the cache is safe mid-run
+    np.testing.assert_array_equal(hit.task_arrays(2).x_test, built.task_arrays(2).x_test)
+
+
+@pytest.mark.parametrize("damage", ["flipped_pixel", "compressed"])
+def test_a_mapped_entry_that_fails_is_dropped_and_rebuilt(root, tmp_path, caplog, damage):
+    cache = tmp_path / "cache"
+    built = load_stream("mnist_rotations", data_dir=root, cache_dir=cache, **MNIST_OPTIONS)
+    (entry,) = cache.glob("stream-*.npz")
+    if damage == "flipped_pixel":
+        data = bytearray(entry.read_bytes())
+        data[data.index(built.stored_arrays()["x_test"].tobytes())] ^= 0xFF
+        entry.write_bytes(bytes(data))
+        expected = "fails its checksum"
+    else:
+        with np.load(entry) as content:
+            np.savez_compressed(entry, **{name: content[name] for name in content.files})
+        expected = "is unreadable"
+    with caplog.at_level(logging.WARNING):
+        assert cache_lib.ArrayCache(cache).load_mapped(*entry.stem.rsplit("-", 1)) is None
+    assert expected in caplog.text and not entry.exists()
+
+
 @pytest.mark.parametrize(
     ("kwargs", "words"),
     [
@@ -210,6 +257,26 @@ def test_task_indexing(root):
     with pytest.raises(IndexError, match=r"Expected a task id in \[0, 3\)"):
         stream[3]
     assert "mnist_rotations" in repr(stream)
+
+
+@pytest.mark.parametrize("flatten", [False, True])
+def test_uint8_task_arrays_are_read_only_views_of_the_stored_rows(root, flatten):
+    stream = _load(root, "permuted_mnist", flatten=flatten, **MNIST_OPTIONS)
+    stored = stream.stored_arrays()
+    raw, unit = stream.task_arrays(1, dtype=np.uint8), stream.task_arrays(1)
+    assert raw.x_train.dtype == raw.x_test.dtype == np.uint8
+    assert raw.x_test.shape == unit.x_test.shape == (20, *stream.input_shape)
+    np.testing.assert_array_equal(
+        raw.x_test.reshape(20, -1), stored["x_test"][20:40].reshape(20, -1)
+    )
+    np.testing.assert_array_equal(raw.y_train, unit.y_train)
+    for name, array in zip(("x_train", "y_train", "x_test", "y_test"), raw, strict=True):
+        assert np.shares_memory(array, stored[name]) and not array.flags.writeable
+    np.testing.assert_array_equal(scale_pixels(raw.x_test), unit.x_test)  # bit for bit
+    with pytest.raises(ValueError, match="dtype float32 or uint8"):
+        stream.task_arrays(0, dtype=np.float64)
+    with pytest.raises(IndexError, match="Expected a task id"):
+        stream.task_arrays(3, dtype=np.uint8)
 
 
 # A new stream is one module holding these two (its options and its build), plus one
