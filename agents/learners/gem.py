@@ -26,8 +26,7 @@ from agents.gem_projection import project_gradient
 from agents.learners.base import Learner, LearnerConfig, check_config, check_count
 from agents.stores import EpisodicStore
 from recollect import TaskRingPolicy, WritePolicy
-
-_INT63_MASK = 0x7FFFFFFFFFFFFFFF
+from recollect.write_policies import uniform_below
 
 
 @dataclasses.dataclass(frozen=True)
@@ -183,7 +182,7 @@ class GemLearner(Learner):
                 bits = tf.random.stateless_uniform(
                     [count, m], seed=seed, minval=None, maxval=None, dtype=tf.int64
                 )
-                return tf.math.floormod(tf.bitwise.bitwise_and(bits, _INT63_MASK), filled)
+                return uniform_below(bits, filled)
 
             offsets = tf.cond(count > 0, drawn, lambda: tf.zeros([0, m], tf.int64))
         rows = tf.cast(past, tf.int64)[:, None] * self.share + offsets
