@@ -69,20 +69,25 @@ class SeedState:
     Args:
         directory: workdir/seed_<s>.
         learner: the seed's learner (a `tf.Module`: everything it tracks is saved).
+        progress_class: the progress dataclass; it must have `Progress`'s
+            checkpoint, checkpoint_number and checkpoint_files fields.
     """
 
-    def __init__(self, directory: str, learner: tf.Module) -> None:
+    def __init__(
+        self, directory: str, learner: tf.Module, progress_class: type[Any] = Progress
+    ) -> None:
         self.directory = directory
         self.progress_path = os.path.join(directory, "progress.json")
         self.checkpoint = tf.train.Checkpoint(learner=learner)
-        self.progress = Progress()
+        self.progress_class = progress_class
+        self.progress = progress_class()
 
     def restore(self) -> bool:
         """Loads the last saved progress and checkpoint; False when there is none."""
         if not os.path.exists(self.progress_path):
             return False
         with open(self.progress_path, encoding="utf-8") as f:
-            progress = Progress(**json.load(f))
+            progress = self.progress_class(**json.load(f))
         if progress.checkpoint:
             path = os.path.join(self.directory, progress.checkpoint)
             for suffix, written in progress.checkpoint_files.items():

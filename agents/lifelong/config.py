@@ -1,0 +1,240 @@
+"""The frozen settings of a lifelong run, checked when they are made.
+
+Where this sits: `runners/lifelong.py` builds a `LifelongConfig` from flags (a test
+builds one directly) and passes it to `agents.lifelong.run`.
+
+```
+LifelongConfig
+  games, steps_per_phase, cycles, task_aware      the cycle of games (agents.lifelong.envs)
+  storage, memory_bytes, write_policy, ...        the replay memory (agents.lifelong.replay)
+  codec: CodecConfig                              its codec (storage="recollections")
+  agent: DQNConfig                                the Double-DQN learner (agents.lifelong.dqn)
+  eval_episodes, eval_max_steps, eval_epsilon     the greedy evaluation after every phase
+  seeds
+```
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from agents.lifelong import envs
+
+STORAGES = ("real", "recollections")
+WRITE_POLICIES = ("game_rings", "reservoir")
+
+
+def _check(ok: bool, expected: str, received: str) -> None:
+    if not ok:
+        raise ValueError(f"Expected {expected}. Received: {received}")
+
+
+def _is_int(value: Any, minimum: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+@dataclasses.dataclass(frozen=True)
+class DQNConfig:
+    """Double DQN (van Hasselt et al., 2016) with a Huber loss and Adam.
+
+    Attributes:
+        learning_rate: Adam's step size for the Q-network.
+        discount: gamma.
+        batch_size: transitions per learn step.
+        current_game_fraction: share of each learn batch drawn from the game being
+            played (the rest from every game in memory), as CLEAR mixes new and
+            old experience; 0 draws uniformly from the whole memory.
+        update_period: environment steps per learn step.
+        target_update_period: learn steps between copies to the target network.
+        learn_start_steps: environment steps of a seed before learning begins.
+        epsilon_start, epsilon_end, epsilon_decay_steps: exploration, annealed
+            linearly at the start of every phase (each game switch).
+        conv_filters, hidden_units: the Q-network, MinAtar's: conv 3x3 -> dense -> Q.
+        gradient_clip_norm: global norm the gradients are clipped to.
+    """
+
+    learning_rate: float = 1e-3
+    discount: float = 0.99
+    batch_size: int = 32
+    current_game_fraction: float = 0.5
+    update_period: int = 1
+    target_update_period: int = 500
+    learn_start_steps: int = 500
+    epsilon_start: float = 1.0
+    epsilon_end: float = 0.05
+    epsilon_decay_steps: int = 2000
+    conv_filters: int = 16
+    hidden_units: int = 128
+    gradient_clip_norm: float = 10.0
+
+    def __post_init__(self) -> None:
+        """Raises ValueError naming the flag to change."""
+        for name in ("batch_size", "update_period", "target_update_period", "conv_filters"):
+            _check(_is_int(getattr(self, name), 1), f"--{name} >= 1", f"{getattr(self, name)!r}")
+        for name in ("learn_start_steps", "epsilon_decay_steps", "hidden_units"):
+            _check(_is_int(getattr(self, name), 0), f"--{name} >= 0", f"{getattr(self, name)!r}")
+        _check(
+            _is_number(self.learning_rate) and self.learning_rate > 0,
+            "--learning_rate > 0",
+            f"{self.learning_rate!r}",
+        )
+        _check(
+            _is_number(self.gradient_clip_norm) and self.gradient_clip_norm > 0,
+            "--gradient_clip_norm > 0",
+            f"{self.gradient_clip_norm!r}",
+        )
+        for name in ("discount", "current_game_fraction", "epsilon_start", "epsilon_end"):
+            value = getattr(self, name)
+            _check(_is_number(value) and 0 <= value <= 1, f"--{name} in [0, 1]", f"{value!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class CodecConfig:
+    """The recollection memory's discrete autoencoder over frames.
+
+    Attributes:
+        num_latents, num_categories: c and l; a frame is stored in c*ceil(log2 l) bits.
+        architecture: "mlp" or "conv" (`recollect.DiscreteAutoencoder`).
+        units: hidden units (mlp) or filters (conv); None: the paper's c*l (c*l/4).
+        learning_rate: Adam's step size for the codec.
+        noise: scale of the Gumbel noise in training (0: straight-through on the mode).
+        stabilize_steps: codec steps per learn step, each on the newest frame joined
+            with the frames recalled for that learn step (so one decode serves the
+            Q-learning and the self-replay); 0 trains on the newest frame alone.
+        binarize: round decoded frames of binary games (MinAtar) to {0, 1}.
+    """
+
+    num_latents: int = 40
+    num_categories: int = 4
+    architecture: str = "mlp"
+    units: int | None = 256
+    learning_rate: float = 1e-3
+    noise: float = 0.0
+    stabilize_steps: int = 1
+    binarize: bool = True
+
+    def __post_init__(self) -> None:
+        """Raises ValueError naming the flag to change."""
+        _check(_is_int(self.num_latents, 1), "--num_latents >= 1", f"{self.num_latents!r}")
+        _check(
+            _is_int(self.num_categories, 2) and self.num_categories <= 256,
+            "--num_categories in [2, 256]",
+            f"{self.num_categories!r}",
+        )
+        _check(
+            self.architecture in ("mlp", "conv"),
+            "--codec among ['conv', 'mlp']",
+            f"{self.architecture!r}",
+        )
+        _check(
+            self.units is None or _is_int(self.units, 1), "--codec_units >= 1", f"{self.units!r}"
+        )
+        _check(
+            _is_number(self.learning_rate) and self.learning_rate > 0,
+            "--codec_learning_rate > 0",
+            f"{self.learning_rate!r}",
+        )
+        _check(_is_number(self.noise) and self.noise >= 0, "--codec_noise >= 0", f"{self.noise!r}")
+        _check(
+            _is_int(self.stabilize_steps, 0) and self.stabilize_steps <= 1,
+            "--stabilize_steps 0 or 1",
+            f"{self.stabilize_steps!r}",
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class LifelongConfig:
+    """Everything a lifelong run depends on; invalid values raise ValueError here.
+
+    Attributes:
+        games: the cycle, names `agents.lifelong.envs.make_games` accepts.
+        steps_per_phase: environment steps before switching to the next game.
+        cycles: passes over the games.
+        task_aware: feed the Q-network a one-hot id of the game being played.
+        storage: "real" (raw frames, bit-packed when binary) or "recollections".
+        memory_bytes: the replay memory's byte budget, the same for both storages.
+        write_policy: "game_rings" (an equal FIFO share per game) or "reservoir".
+        codec: the codec's settings (used by storage="recollections").
+        agent: the Double-DQN settings.
+        eval_episodes: greedy episodes per game after every phase.
+        eval_max_steps: steps after which an evaluation episode is cut.
+        eval_epsilon: the evaluation policy's exploration.
+        seeds: run seeds.
+    """
+
+    games: tuple[str, ...] = ("breakout", "space_invaders", "freeway", "asterix", "seaquest")
+    steps_per_phase: int = 10_000
+    cycles: int = 2
+    task_aware: bool = False
+    storage: str = "recollections"
+    memory_bytes: int = 100_000
+    write_policy: str = "game_rings"
+    codec: Any = None
+    agent: Any = None
+    eval_episodes: int = 5
+    eval_max_steps: int = 1000
+    eval_epsilon: float = 0.01
+    seeds: tuple[int, ...] = (0,)
+
+    def __post_init__(self) -> None:
+        """Checks every setting; turns mappings into `CodecConfig` and `DQNConfig`."""
+        object.__setattr__(self, "games", tuple(self.games))
+        object.__setattr__(self, "seeds", tuple(self.seeds))
+        object.__setattr__(self, "codec", _as_config(self.codec, CodecConfig))
+        object.__setattr__(self, "agent", _as_config(self.agent, DQNConfig))
+        envs.check_names(self.games)
+        _check(self.storage in STORAGES, f"--storage among {list(STORAGES)}", f"{self.storage!r}")
+        _check(
+            self.write_policy in WRITE_POLICIES,
+            f"--write_policy among {list(WRITE_POLICIES)}",
+            f"{self.write_policy!r}",
+        )
+        for name in ("steps_per_phase", "cycles", "memory_bytes", "eval_episodes"):
+            _check(_is_int(getattr(self, name), 1), f"--{name} >= 1", f"{getattr(self, name)!r}")
+        _check(_is_int(self.eval_max_steps, 1), "--eval_max_steps >= 1", f"{self.eval_max_steps}")
+        _check(
+            _is_number(self.eval_epsilon) and 0 <= self.eval_epsilon <= 1,
+            "--eval_epsilon in [0, 1]",
+            f"{self.eval_epsilon!r}",
+        )
+        _check(isinstance(self.task_aware, bool), "--task_aware a bool", f"{self.task_aware!r}")
+        _check(
+            bool(self.seeds) and all(_is_int(s, 0) for s in self.seeds),
+            "--seeds non-negative ints",
+            f"seeds={self.seeds!r}",
+        )
+        _check(len(set(self.seeds)) == len(self.seeds), "distinct --seeds", f"{self.seeds!r}")
+
+    @property
+    def distinct_games(self) -> tuple[str, ...]:
+        """The games in order of first appearance; a game's id is its index here."""
+        return tuple(dict.fromkeys(self.games))
+
+    @property
+    def num_phases(self) -> int:
+        """Phases in a seed: one per game per cycle."""
+        return len(self.games) * self.cycles
+
+    def to_dict(self) -> dict:
+        """A JSON-ready dict; `LifelongConfig(**d)` reads it back."""
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+
+def _as_config(value: Any, config_class: type) -> Any:
+    if value is None:
+        return config_class()
+    if isinstance(value, config_class):
+        return value
+    if isinstance(value, Mapping):
+        known = {f.name for f in dataclasses.fields(config_class)}
+        unknown = sorted(set(value) - known)
+        _check(not unknown, f"{config_class.__name__} fields among {sorted(known)}", f"{unknown}")
+        return config_class(**value)
+    raise ValueError(f"Expected a {config_class.__name__} or a mapping. Received: {value!r}")

@@ -1,0 +1,113 @@
+"""Return matrices -> normalised returns, retention and backward transfer.
+
+Where this sits: `agents.lifelong.loop` fills one return matrix per seed (row p:
+the mean evaluation return on every game after phase p) and calls `seed_result`
+at the end; `aggregate` joins the seeds for `results.json`.
+
+```
+returns     float [P, G]   phase p = cycle * len(games) + position in the cycle
+normalised  (R - random) / (reference - random) per game: 0 = a random policy,
+            1 = a single-game agent given as many steps (when references are known)
+final       mean over games of the last row              (the agent at the end)
+retention   mean over games of the last row, each game's entry taken from the
+            normalised matrix (= final), reported with BWT
+bwt         mean over games of R[P-1, g] - R[last phase of g, g]   (< 0: forgetting)
+learned     R[p, game of p] for every phase: the game just trained, in its phase
+```
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+
+def normalise(
+    returns: np.ndarray,
+    random_returns: Sequence[float],
+    references: Sequence[float] | None,
+) -> np.ndarray | None:
+    """(R - random) / (reference - random) per game; None without references.
+
+    Raises:
+        ValueError: if a reference does not lie above its game's random return.
+    """
+    if references is None:
+        return None
+    low, high = np.asarray(random_returns, float), np.asarray(references, float)
+    if np.any(high <= low):
+        raise ValueError(
+            "Expected every reference return above the random policy's. Received: "
+            f"references={high.tolist()}, random={low.tolist()}"
+        )
+    return (np.asarray(returns, float) - low) / (high - low)
+
+
+def phase_games(games: Sequence[str], cycles: int) -> list[int]:
+    """The game id (index among distinct games) trained in every phase."""
+    ids = {name: i for i, name in enumerate(dict.fromkeys(games))}
+    return [ids[name] for _ in range(cycles) for name in games]
+
+
+def summary(matrix: np.ndarray, played: Sequence[int]) -> dict[str, float]:
+    """final mean, BWT and the mean in-phase value of a [P, G] matrix."""
+    matrix = np.asarray(matrix, float)
+    last_phase = {g: p for p, g in enumerate(played)}
+    final = matrix[-1]
+    bwt = [final[g] - matrix[p, g] for g, p in last_phase.items()]
+    learned = [matrix[p, g] for p, g in enumerate(played)]
+    return {
+        "final_mean": float(final.mean()),
+        "bwt": float(np.mean(bwt)),
+        "in_phase_mean": float(np.mean(learned)),
+    }
+
+
+def seed_result(
+    *,
+    seed: int,
+    games: Sequence[str],
+    cycles: int,
+    returns: np.ndarray,
+    random_returns: Sequence[float],
+    references: Sequence[float] | None,
+    extras: Mapping[str, object],
+) -> dict:
+    """One seed's results: raw and normalised matrices and their summaries."""
+    played = phase_games(games, cycles)
+    normalised = normalise(returns, random_returns, references)
+    result = {
+        "seed": seed,
+        "games": list(dict.fromkeys(games)),
+        "phase_games": played,
+        "return_matrix": np.asarray(returns, float).tolist(),
+        "random_returns": list(map(float, random_returns)),
+        "raw": summary(returns, played),
+        "final_returns": np.asarray(returns, float)[-1].tolist(),
+        **extras,
+    }
+    if normalised is not None:
+        result["normalised_matrix"] = normalised.tolist()
+        result["normalised"] = summary(normalised, played)
+        result["retention"] = result["normalised"]["final_mean"]
+    return result
+
+
+def aggregate(seeds: Sequence[dict]) -> dict:
+    """Mean and std over seeds of every summary number, and each game's final return."""
+    out: dict[str, object] = {"num_seeds": len(seeds)}
+    for block in ("raw", "normalised"):
+        if all(block in s for s in seeds):
+            keys = seeds[0][block]
+            out[block] = {k: _mean_std([s[block][k] for s in seeds]) for k in keys}
+    finals = np.asarray([s["final_returns"] for s in seeds], float)
+    out["final_returns"] = {
+        game: _mean_std(finals[:, g]) for g, game in enumerate(seeds[0]["games"])
+    }
+    return out
+
+
+def _mean_std(values: Sequence[float]) -> dict[str, float]:
+    array = np.asarray(values, float)
+    return {"mean": float(array.mean()), "std": float(array.std())}
