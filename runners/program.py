@@ -13,15 +13,26 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-from absl import app
+from absl import app, flags
 
 from runners import flagfiles
 
 HELP_FLAGS = frozenset({"--help", "-h", "-?", "--helpshort", "--helpfull", "--helpxml"})
 
 
-def run(main: Callable[[list[str]], None], argv: list[str] | None = None) -> None:
+def run(
+    main: Callable[[list[str]], None],
+    argv: list[str] | None = None,
+    *,
+    flag_values: flags.FlagValues | None = None,
+) -> None:
     """Runs main under absl with flagfiles expanded; help requests exit 0.
+
+    Args:
+        main: the program's main(argv).
+        argv: the command line (default sys.argv).
+        flag_values: the program's own flags, when they are not absl's global
+            FLAGS (a runner whose flag names another runner also uses).
 
     Raises:
         SystemExit: always, with main's status (2 for an unreadable flagfile).
@@ -31,9 +42,26 @@ def run(main: Callable[[list[str]], None], argv: list[str] | None = None) -> Non
         argv = flagfiles.expand(argv)
     except ValueError as error:
         sys.exit(f"error: {error}")
+    if flag_values is not None and HELP_FLAGS.intersection(argv[1:]):
+        print(flag_values.get_help())
+        sys.exit(0)
+    parser = None if flag_values is None else _own_parser(flag_values)
     try:
-        app.run(main, argv=argv)
+        app.run(main, argv=argv, flags_parser=parser) if parser else app.run(main, argv=argv)
     except SystemExit as exiting:
         if exiting.code == 1 and HELP_FLAGS.intersection(argv[1:]):
             sys.exit(0)
         raise
+
+
+def _own_parser(flag_values: flags.FlagValues) -> Callable[[list[str]], list[str]]:
+    """An absl flags_parser that reads the program's flags into flag_values."""
+
+    def parse(argv: list[str]) -> list[str]:
+        flags.FLAGS(argv[:1])  # absl's own flags (logging) at their defaults
+        try:
+            return flag_values(argv)
+        except flags.Error as error:
+            sys.exit(f"error: {error}")
+
+    return parse

@@ -54,9 +54,11 @@ class DQNConfig:
         update_period: environment steps per learn step.
         target_update_period: learn steps between copies to the target network.
         learn_start_steps: environment steps of a seed before learning begins.
-        epsilon_start, epsilon_end, epsilon_decay_steps: exploration, annealed
-            linearly at the start of every phase (each game switch).
-        conv_filters, hidden_units: the Q-network, MinAtar's: conv 3x3 -> dense -> Q.
+        epsilon_start: exploration at the start of every phase (each game switch).
+        epsilon_end: exploration after epsilon_decay_steps of a phase.
+        epsilon_decay_steps: steps of each phase over which epsilon anneals linearly.
+        conv_filters: filters of the Q-network's conv 3x3 layer (MinAtar's: 16).
+        hidden_units: units of its dense layer (MinAtar's: 128).
         gradient_clip_norm: global norm the gradients are clipped to.
     """
 
@@ -100,25 +102,26 @@ class CodecConfig:
     """The recollection memory's discrete autoencoder over frames.
 
     Attributes:
-        num_latents, num_categories: c and l; a frame is stored in c*ceil(log2 l) bits.
-        architecture: "mlp" or "conv" (`recollect.DiscreteAutoencoder`).
-        units: hidden units (mlp) or filters (conv); None: the paper's c*l (c*l/4).
-        learning_rate: Adam's step size for the codec.
-        noise: scale of the Gumbel noise in training (0: straight-through on the mode).
-        stabilize_steps: codec steps per learn step, each on the newest frame joined
-            with the frames recalled for that learn step (so one decode serves the
-            Q-learning and the self-replay); 0 trains on the newest frame alone.
-        binarize: round decoded frames of binary games (MinAtar) to {0, 1}.
+        num_latents: c; a frame is stored in c * ceil(log2 l) bits.
+        num_categories: l, categories per latent, in [2, 256].
+        codec: the autoencoder's architecture, "mlp" or "conv".
+        codec_units: hidden units (mlp) or filters (conv); None: the paper's c*l (c*l/4).
+        codec_learning_rate: Adam's step size for the codec.
+        codec_noise: scale of the Gumbel noise in training (0: straight-through on the mode).
+        stabilize_steps: 1: each learn step also trains the codec on the newest frame
+            joined with the frames recalled for that learn step (one decode serves the
+            Q-learning and the self-replay); 0: on the newest frame alone.
+        binarize_frames: round decoded frames of binary games (MinAtar) to {0, 1}.
     """
 
     num_latents: int = 40
     num_categories: int = 4
-    architecture: str = "mlp"
-    units: int | None = 256
-    learning_rate: float = 1e-3
-    noise: float = 0.0
+    codec: str = "mlp"
+    codec_units: int | None = 256
+    codec_learning_rate: float = 1e-3
+    codec_noise: float = 0.0
     stabilize_steps: int = 1
-    binarize: bool = True
+    binarize_frames: bool = True
 
     def __post_init__(self) -> None:
         """Raises ValueError naming the flag to change."""
@@ -128,20 +131,22 @@ class CodecConfig:
             "--num_categories in [2, 256]",
             f"{self.num_categories!r}",
         )
+        _check(self.codec in ("mlp", "conv"), "--codec among ['conv', 'mlp']", f"{self.codec!r}")
         _check(
-            self.architecture in ("mlp", "conv"),
-            "--codec among ['conv', 'mlp']",
-            f"{self.architecture!r}",
+            self.codec_units is None or _is_int(self.codec_units, 1),
+            "--codec_units >= 1",
+            f"{self.codec_units!r}",
         )
         _check(
-            self.units is None or _is_int(self.units, 1), "--codec_units >= 1", f"{self.units!r}"
-        )
-        _check(
-            _is_number(self.learning_rate) and self.learning_rate > 0,
+            _is_number(self.codec_learning_rate) and self.codec_learning_rate > 0,
             "--codec_learning_rate > 0",
-            f"{self.learning_rate!r}",
+            f"{self.codec_learning_rate!r}",
         )
-        _check(_is_number(self.noise) and self.noise >= 0, "--codec_noise >= 0", f"{self.noise!r}")
+        _check(
+            _is_number(self.codec_noise) and self.codec_noise >= 0,
+            "--codec_noise >= 0",
+            f"{self.codec_noise!r}",
+        )
         _check(
             _is_int(self.stabilize_steps, 0) and self.stabilize_steps <= 1,
             "--stabilize_steps 0 or 1",

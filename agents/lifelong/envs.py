@@ -157,6 +157,8 @@ def check_names(names: Sequence[str]) -> None:
         raise ValueError("Expected at least one game. Received: games=()")
     for name in names:
         _factory(name)
+        if name.startswith(GYM_PREFIX) and name[len(GYM_PREFIX) :] not in gym.registry:
+            raise ValueError(f"Expected a registered gymnasium id. Received: game={name!r}")
 
 
 def make_games(names: Sequence[str]) -> list[Game]:

@@ -61,7 +61,7 @@ def _sampled_side(items: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
 
 
 def make_policy(name: str, num_games: int) -> WritePolicy:
-    """ "game_rings": an equal FIFO share per game; "reservoir": uniform over the life."""
+    """The write policy: "game_rings" (a FIFO share per game) or "reservoir"."""
     if name == "game_rings":
         return TaskRingPolicy(num_games)
     return ReservoirPolicy()
@@ -206,13 +206,13 @@ class RecollectionTransitions(tf.Module):
         code_bytes = bits.code_bytes(codec.num_latents, codec.num_categories)
         self.bytes_per_transition = 2 * code_bytes + SIDE_BYTES
         self.capacity = checked_capacity(memory_bytes, self.bytes_per_transition, num_games)
-        units = {"hidden_units" if codec.architecture == "mlp" else "filters": codec.units}
+        units = {"hidden_units" if codec.codec == "mlp" else "filters": codec.codec_units}
         autoencoder = DiscreteAutoencoder(
             input_shape=obs_shape,
             num_latents=codec.num_latents,
             num_categories=codec.num_categories,
-            architecture=codec.architecture,
-            noise_scale=codec.noise,
+            architecture=codec.codec,
+            noise_scale=codec.codec_noise,
             seed=seed,
             **units,
         )
@@ -222,7 +222,7 @@ class RecollectionTransitions(tf.Module):
             side_fields=_side_fields(num_actions, num_games),
             encoded_inputs=("x", "next_x"),
             policy=make_policy(policy, num_games),
-            learning_rate=codec.learning_rate,
+            learning_rate=codec.codec_learning_rate,
             seed=seed,
         )
 
@@ -230,7 +230,7 @@ class RecollectionTransitions(tf.Module):
         return tf.cast(frames, tf.float32) * self.scale
 
     def _decoded(self, frames: tf.Tensor) -> tf.Tensor:
-        return tf.round(frames) if self.binary and self.codec_config.binarize else frames
+        return tf.round(frames) if self.binary and self.codec_config.binarize_frames else frames
 
     def size(self) -> tf.Tensor:
         """int64 []: transitions stored."""
