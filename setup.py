@@ -29,6 +29,10 @@ TEST_REQUIRES = [
     "mypy==2.4.1",
 ]
 
+# The lifelong agent's games: MinAtar (CPU) and the Arcade Learning Environment (GPU).
+RL_REQUIRES = ["minatar==1.0.15", "zstandard==0.25.0"]
+ATARI_REQUIRES = ["ale-py==0.12.1", "opencv-python-headless==5.0.0.93"]
+
 setup(
     name="recollect",
     version="0.1.0",
@@ -44,6 +48,6 @@ setup(
     ),
     package_data={"runners": ["configs/*.flags", "configs/*/*.flags"]},
     install_requires=INSTALL_REQUIRES,
-    extras_require={"test": TEST_REQUIRES},
+    extras_require={"test": TEST_REQUIRES, "rl": RL_REQUIRES, "atari": ATARI_REQUIRES},
     license="Apache-2.0",
 )

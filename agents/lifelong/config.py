@@ -179,7 +179,7 @@ class LifelongConfig:
     cycles: int = 2
     task_aware: bool = False
     storage: str = "recollections"
-    memory_bytes: int = 100_000
+    memory_bytes: int = 1_000_000
     write_policy: str = "game_rings"
     codec: Any = None
     agent: Any = None
