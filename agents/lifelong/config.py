@@ -25,6 +25,7 @@ from agents.lifelong import envs
 
 STORAGES = ("real", "recollections")
 WRITE_POLICIES = ("game_rings", "reservoir")
+NETWORKS = ("minatar", "nature")
 
 
 def _check(ok: bool, expected: str, received: str) -> None:
@@ -57,8 +58,11 @@ class DQNConfig:
         epsilon_start: exploration at the start of every phase (each game switch).
         epsilon_end: exploration after epsilon_decay_steps of a phase.
         epsilon_decay_steps: steps of each phase over which epsilon anneals linearly.
-        conv_filters: filters of the Q-network's conv 3x3 layer (MinAtar's: 16).
-        hidden_units: units of its dense layer (MinAtar's: 128).
+        network: the Q-network's torso: "minatar" (one conv 3x3 of conv_filters,
+            Young and Tian, 2019) or "nature" (convs 8x8/4 32, 4x4/2 64, 3x3/1 64,
+            Mnih et al., 2015, for 84x84 Atari frames).
+        conv_filters: filters of the "minatar" torso's conv 3x3 layer (16).
+        hidden_units: units of the dense layer after the torso (MinAtar 128, Nature 512).
         gradient_clip_norm: global norm the gradients are clipped to.
     """
 
@@ -72,6 +76,7 @@ class DQNConfig:
     epsilon_start: float = 1.0
     epsilon_end: float = 0.05
     epsilon_decay_steps: int = 2000
+    network: str = "minatar"
     conv_filters: int = 16
     hidden_units: int = 128
     gradient_clip_norm: float = 10.0
@@ -82,6 +87,7 @@ class DQNConfig:
             _check(_is_int(getattr(self, name), 1), f"--{name} >= 1", f"{getattr(self, name)!r}")
         for name in ("learn_start_steps", "epsilon_decay_steps", "hidden_units"):
             _check(_is_int(getattr(self, name), 0), f"--{name} >= 0", f"{getattr(self, name)!r}")
+        _check(self.network in NETWORKS, f"--network among {list(NETWORKS)}", f"{self.network!r}")
         _check(
             _is_number(self.learning_rate) and self.learning_rate > 0,
             "--learning_rate > 0",

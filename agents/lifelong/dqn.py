@@ -15,7 +15,8 @@ step(transition, epsilon, learn)                       one compiled call per env
 ```
 
 The Q-network is MinAtar's (Young and Tian, 2019): conv 3x3 (16) -> dense 128 ->
-one value per action; with `task_aware` a one-hot game id joins the dense layer.
+one value per action, or the Nature DQN's torso for Atari frames; with
+`task_aware` a one-hot game id joins the dense layer.
 """
 
 from __future__ import annotations
@@ -39,7 +40,12 @@ def build_q_network(
 ) -> keras.Model:
     """Frames float32 [B, H, W, C] (and game one-hot [B, G]) -> Q float32 [B, actions]."""
     frames = keras.Input(obs_shape, name="frames")
-    hidden = keras.layers.Conv2D(config.conv_filters, 3, activation="relu")(frames)
+    if config.network == "nature":
+        hidden = frames
+        for filters, kernel, stride in ((32, 8, 4), (64, 4, 2), (64, 3, 1)):
+            hidden = keras.layers.Conv2D(filters, kernel, strides=stride, activation="relu")(hidden)
+    else:
+        hidden = keras.layers.Conv2D(config.conv_filters, 3, activation="relu")(frames)
     hidden = keras.layers.Flatten()(hidden)
     inputs = [frames]
     if num_games:

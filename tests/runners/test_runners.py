@@ -11,12 +11,16 @@ import zipfile
 import pytest
 
 from runners import continual as continual_runner
+from runners import lifelong as lifelong_runner
 from tests.datasets import fakes
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-FLAGFILES = sorted(
+ALL_FLAGFILES = sorted(
     glob.glob(os.path.join(REPO, "runners", "configs", "**", "*.flags"), recursive=True)
 )
+LIFELONG_NAMES = ("minatar_cycle.flags", "atari_cycle.flags")  # runners.lifelong's
+FLAGFILES = [p for p in ALL_FLAGFILES if os.path.basename(p) not in LIFELONG_NAMES]
+LIFELONG_FLAGFILES = [p for p in ALL_FLAGFILES if os.path.basename(p) in LIFELONG_NAMES]
 
 
 def test_there_are_flagfiles_for_every_benchmark():
@@ -74,7 +78,7 @@ def test_every_flagfile_ships_in_the_wheel(tmp_path):
     (wheel,) = glob.glob(str(tmp_path / "recollect-*.whl"))
     with zipfile.ZipFile(wheel) as archive:
         shipped = set(archive.namelist())
-    for path in FLAGFILES:
+    for path in ALL_FLAGFILES:
         assert os.path.relpath(path, REPO) in shipped
 
 
@@ -222,3 +226,55 @@ def test_plot_tells_runs_of_the_same_method_apart():
     other = {"learner": "gem", "storage": "real", "incremental_storage": 100}
     names = plotting.run_names([run, run, other], ["runs/a", "runs/b/", "runs/c"])
     assert names == ["replay real 100 (a)", "replay real 100 (b)", "gem real 100"]
+
+
+# ------------------------------------------------------------ runners.lifelong
+def test_the_lifelong_flagfiles_parse_into_valid_configs(tmp_path, monkeypatch):
+    assert [os.path.basename(p) for p in LIFELONG_FLAGFILES] == sorted(LIFELONG_NAMES)
+    monkeypatch.chdir(tmp_path)
+    minatar, atari = (
+        lifelong_runner.config_from_flagfile(
+            os.path.join(REPO, "runners", "configs", name), "--seeds=0,1"
+        )
+        for name in LIFELONG_NAMES
+    )
+    assert minatar.games == ("breakout", "space_invaders", "freeway", "asterix", "seaquest")
+    assert minatar.memory_bytes == 1_000_000 and minatar.seeds == (0, 1)
+    assert atari.agent.network == "nature" and atari.codec.codec == "conv"
+    assert atari.games[0] == "ale:Pong"
+
+
+def test_lifelong_runner_smoke_on_minatar_then_resume_refuses_other_settings(tmp_path):
+    workdir = tmp_path / "run"
+    common = [
+        "runners.lifelong",
+        f"--flagfile={os.path.join(REPO, 'runners/configs/minatar_cycle.flags')}",
+        "--games=breakout,freeway",
+        "--steps_per_phase=30",
+        "--cycles=1",
+        "--eval_episodes=1",
+        "--eval_max_steps=20",
+        "--learn_start_steps=10",
+        "--memory_bytes=20000",
+        f"--workdir={workdir}",
+        "--progress=false",
+    ]
+    done = run_module(common, str(tmp_path))
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "recollections: final mean return" in done.stdout
+    results = json.loads((workdir / "results.json").read_text())
+    assert results["footprint"]["bits_per_frame"] == 80
+    assert len(results["seeds"][0]["return_matrix"]) == 2
+    assert "--games=breakout,freeway" in (workdir / "flags.txt").read_text()
+    again = run_module([*common, "--resume", "--steps_per_phase=31"], str(tmp_path))
+    assert again.returncode == 2 and "same settings" in again.stderr
+
+
+def test_lifelong_runner_help_and_bad_flags():
+    shown = run_module(["runners.lifelong", "--helpfull"], REPO)
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    assert "--memory_bytes" in shown.stdout and "--stabilize_steps" in shown.stdout
+    bad = run_module(["runners.lifelong", "--workdir=x", "--games=pong"], REPO)
+    assert bad.returncode == 1 and "Received: game='pong'" in bad.stderr
+    unknown = run_module(["runners.lifelong", "--workdir=x", "--no_such_flag=1"], REPO)
+    assert unknown.returncode != 0 and "no_such_flag" in unknown.stderr
