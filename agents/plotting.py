@@ -16,6 +16,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
+from agents.lifelong import plotting as lifelong_plotting
+
 
 def load_results(workdir: str) -> dict:
     """Reads workdir/results.json, with a clear error when it is missing."""
@@ -47,6 +49,10 @@ def run_names(runs: list[dict], workdirs: list[str]) -> list[str]:
 def plot_runs(workdirs: list[str], output: str) -> str:
     """Writes a PNG with retention bars and one accuracy matrix per run.
 
+    Lifelong runs (`agents.lifelong.run`) get their own figure instead: evaluation
+    returns per game after every phase, and return matrices
+    (`agents.lifelong.plotting`).
+
     Args:
         workdirs: run directories, each with results.json.
         output: the PNG path.
@@ -60,6 +66,11 @@ def plot_runs(workdirs: list[str], output: str) -> str:
     if not workdirs:
         raise ValueError("Expected at least one workdir. Received: none")
     runs = [load_results(w) for w in workdirs]
+    kinds = {lifelong_plotting.is_lifelong(r) for r in runs}
+    if len(kinds) > 1:
+        raise ValueError("Expected only continual or only lifelong runs. Received: both")
+    if kinds == {True}:
+        return lifelong_plotting.plot_lifelong(runs, workdirs, output)
     count = len(runs)
     figure, axes = plt.subplots(
         1, count + 1, figsize=(4 + 3.2 * count, 3.6), squeeze=False, layout="constrained"

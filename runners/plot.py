@@ -1,11 +1,13 @@
-"""Plots retention and accuracy matrices of one or more continual runs to PNG.
+"""Plots retention and accuracy matrices of continual runs (or lifelong runs' returns) to PNG.
 
     python -m runners.plot --workdirs=runs/replay_real_100,runs/replay_rec_100
         --output=runs/retention.png
 
 Draws, for each work directory, its retention (mean +- std over seeds) as a bar,
 and the accuracy matrix of its first seed as a heat map (rows: after training on
-task i; columns: test accuracy on task j).
+task i; columns: test accuracy on task j). For lifelong runs (runners.lifelong) it
+draws each game's evaluation return after every phase, one line per run, and
+each run's return matrix.
 """
 
 from __future__ import annotations

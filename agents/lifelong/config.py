@@ -118,6 +118,9 @@ class CodecConfig:
             joined with the frames recalled for that learn step (one decode serves the
             Q-learning and the self-replay); 0: on the newest frame alone.
         binarize_frames: round decoded frames of binary games (MinAtar) to {0, 1}.
+        recent_transitions: K, the newest transitions kept raw in a FIFO ring inside
+            the byte budget; each is encoded when it leaves the ring, after the codec
+            has trained on it (0: encode every transition when it arrives).
     """
 
     num_latents: int = 40
@@ -128,6 +131,7 @@ class CodecConfig:
     codec_noise: float = 0.0
     stabilize_steps: int = 1
     binarize_frames: bool = True
+    recent_transitions: int = 0
 
     def __post_init__(self) -> None:
         """Raises ValueError naming the flag to change."""
@@ -152,6 +156,11 @@ class CodecConfig:
             _is_number(self.codec_noise) and self.codec_noise >= 0,
             "--codec_noise >= 0",
             f"{self.codec_noise!r}",
+        )
+        _check(
+            _is_int(self.recent_transitions, 0),
+            "--recent_transitions >= 0",
+            f"{self.recent_transitions!r}",
         )
         _check(
             _is_int(self.stabilize_steps, 0) and self.stabilize_steps <= 1,

@@ -27,7 +27,7 @@ import keras
 import tensorflow as tf
 
 from agents.lifelong.config import DQNConfig
-from agents.lifelong.replay import RealTransitions, RecollectionTransitions
+from agents.lifelong.stores import TransitionStore
 
 
 def build_q_network(
@@ -75,7 +75,7 @@ class DQNAgent(tf.Module):
         self,
         config: DQNConfig,
         *,
-        store: RealTransitions | RecollectionTransitions,
+        store: TransitionStore,
         obs_shape: tuple[int, int, int],
         num_actions: int,
         num_games: int,
@@ -134,20 +134,10 @@ class DQNAgent(tf.Module):
         random = self.rng.uniform(batch, 0, self.num_actions, dtype=tf.int32)
         return tf.where(explore, random, greedy)
 
-    def _batch(self, game: tf.Tensor) -> dict[str, tf.Tensor]:
-        """The learn batch: a share from the current game, the rest from any game."""
-        size = self.config.batch_size
-        own = round(size * self.config.current_game_fraction)
-        parts = []
-        if own:
-            parts.append(self.store.sample(own, game))
-        if size - own:
-            parts.append(self.store.sample(size - own, None))
-        return {k: tf.concat([p[k] for p in parts], 0) for k in parts[0]}
-
     def _learn(self, game: tf.Tensor, newest: tf.Tensor) -> tf.Tensor:
         """One Double-DQN step and one codec step; returns the Huber loss."""
-        batch = self._batch(game)
+        own = round(self.config.batch_size * self.config.current_game_fraction)
+        batch = self.store.learn_batch(self.config.batch_size, own, game)
         next_q = self._q(self.q_network, batch["next_obs"], batch["game"])
         best = tf.argmax(next_q, axis=1, output_type=tf.int32)
         target_q = self._q(self.target_network, batch["next_obs"], batch["game"])
@@ -160,7 +150,7 @@ class DQNAgent(tf.Module):
             chosen = tf.gather(q_values, batch["action"], batch_dims=1)
             loss = tf.reduce_mean(keras.losses.huber(target[:, None], chosen[:, None]))
         self.optimizer.apply(tape.gradient(loss, variables), variables)
-        self.store.stabilize(newest, batch["obs"])
+        self.store.stabilize(newest, batch, own)
         self.learn_steps.assign_add(1)
         period = tf.constant(self.config.target_update_period, tf.int64)
         if_due = tf.equal(tf.math.floormod(self.learn_steps, period), 0)

@@ -39,7 +39,7 @@ from agents.continual.loop import RunInterrupted
 from agents.lifelong import envs, results
 from agents.lifelong.config import LifelongConfig
 from agents.lifelong.dqn import DQNAgent
-from agents.lifelong.replay import make_store
+from agents.lifelong.stores import make_store
 
 
 @dataclasses.dataclass

@@ -1,8 +1,9 @@
-"""The agent's replay memory at a byte budget: raw frames or recollections.
+"""The agent's replay memory at a byte budget: raw frames (the baseline).
 
 Where this sits: `agents.lifelong.dqn.DQNAgent` writes every transition with
-`observe` and draws its learn batches with `sample`, inside its compiled step;
-`stabilize` trains the codec (recollections) or does nothing (real frames).
+`observe` and draws its learn batches with `learn_batch`, inside its compiled
+step; `stabilize` does nothing here (`RecollectionTransitions` trains its codec).
+The side-field helpers here are shared with `recollection_transitions.py`.
 
 ```
 RealTransitions          obs uint8 [capacity, F]    next_obs uint8 [capacity, F]
@@ -26,14 +27,14 @@ from typing import Any
 
 import tensorflow as tf
 
-from agents.lifelong.config import CodecConfig
-from recollect import DiscreteAutoencoder, Field, IndexBuffer, RecollectionMemory, bits
+from recollect import Field, IndexBuffer, bits
 from recollect.write_policies import ReservoirPolicy, TaskRingPolicy, WritePolicy
 
 SIDE_BYTES = 4 + 4 + 4 + 4  # action, reward, discount, game
 
 
-def _side_fields(num_actions: int, num_games: int) -> dict[str, Field]:
+def side_fields(num_actions: int, num_games: int) -> dict[str, Field]:
+    """The side fields of a stored transition (the game is kept as "task")."""
     return {
         "action": Field((), "int32", num_actions),
         "reward": Field((), "float32"),
@@ -42,7 +43,8 @@ def _side_fields(num_actions: int, num_games: int) -> dict[str, Field]:
     }
 
 
-def _side(transition: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+def side_items(transition: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+    """A transition's side fields as stored: its "game" written as "task"."""
     return {
         "action": tf.cast(transition["action"], tf.int32),
         "reward": tf.cast(transition["reward"], tf.float32),
@@ -51,7 +53,8 @@ def _side(transition: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
     }
 
 
-def _sampled_side(items: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+def sampled_side(items: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+    """Stored side fields as a transition's: "task" read back as "game"."""
     return {
         "action": items["action"],
         "reward": items["reward"],
@@ -61,9 +64,11 @@ def _sampled_side(items: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
 
 
 def make_policy(name: str, num_games: int) -> WritePolicy:
-    """The write policy: "game_rings" (a FIFO share per game) or "reservoir"."""
+    """The write policy: "game_rings" (a FIFO share per game), "reservoir" or "fifo"."""
     if name == "game_rings":
         return TaskRingPolicy(num_games)
+    if name == "fifo":  # one ring over every game: the newest transitions
+        return TaskRingPolicy(1, task_field="ring")
     return ReservoirPolicy()
 
 
@@ -91,7 +96,8 @@ class RealTransitions(tf.Module):
         binary: frames hold only 0 and 1.
         num_actions, num_games: ranges of the action and game fields.
         memory_bytes: the byte budget.
-        policy: "game_rings" or "reservoir".
+        policy: "game_rings", "reservoir" or "fifo" (one ring, the newest
+            transitions of any game; a "ring" field of 4 bytes a row says so).
         seed: seeds the buffer's draws.
     """
 
@@ -113,15 +119,31 @@ class RealTransitions(tf.Module):
         values = math.prod(obs_shape)
         self.frame_bytes = bits.code_bytes(values, 2) if binary else values
         self.bits_per_frame = values if binary else 8 * values
-        self.bytes_per_transition = 2 * self.frame_bytes + SIDE_BYTES
-        self.capacity = checked_capacity(memory_bytes, self.bytes_per_transition, num_games)
+        self.fifo = policy == "fifo"
+        ring = {"ring": Field((), "int32", 1)} if self.fifo else {}
+        self.bytes_per_transition = self.transition_bytes(obs_shape, binary, fifo=self.fifo)
+        self.capacity = checked_capacity(
+            memory_bytes, self.bytes_per_transition, 1 if self.fifo else num_games
+        )
         frame = Field((self.frame_bytes,), "uint8")
         self.buffer = IndexBuffer(
             capacity=self.capacity,
-            fields={"obs": frame, "next_obs": frame, **_side_fields(num_actions, num_games)},
+            fields={
+                "obs": frame,
+                "next_obs": frame,
+                **side_fields(num_actions, num_games),
+                **ring,
+            },
             policy=make_policy(policy, num_games),
             seed=seed,
         )
+
+    @staticmethod
+    def transition_bytes(obs_shape: tuple[int, ...], binary: bool, *, fifo: bool = False) -> int:
+        """Bytes of one stored transition: two frames and the side fields."""
+        values = math.prod(obs_shape)
+        frame_bytes = bits.code_bytes(values, 2) if binary else values
+        return 2 * frame_bytes + SIDE_BYTES + (4 if fifo else 0)
 
     def _pack(self, frames: tf.Tensor) -> tf.Tensor:
         flat = tf.reshape(frames, [-1, math.prod(self.obs_shape)])
@@ -144,15 +166,41 @@ class RealTransitions(tf.Module):
         items = {
             "obs": self._pack(transition["obs"]),
             "next_obs": self._pack(transition["next_obs"]),
-            **_side(transition),
+            **side_items(transition),
         }
+        if self.fifo:
+            items["ring"] = tf.zeros_like(items["task"])
         return self.buffer.write_unchecked(items)
+
+    def evicted(self, batch_size: tf.Tensor) -> dict[str, tf.Tensor]:
+        """The transitions the next write of batch_size items overwrites ("fifo" only).
+
+        Returns:
+            dict: obs, next_obs float32 [m, H, W, C] in [0, 1] and side fields [m],
+            m = how many of the next writes land on a filled row (0 while filling).
+        """
+        count = self.buffer.policy_state["task_counts"][0]
+        positions = count + tf.range(tf.cast(batch_size, tf.int64), dtype=tf.int64)
+        rows = tf.math.floormod(positions[positions >= self.capacity], self.capacity)
+        items = self.buffer.read(rows)
+        return {
+            **sampled_side(items),
+            "obs": self._unpack(items["obs"]),
+            "next_obs": self._unpack(items["next_obs"]),
+        }
+
+    def learn_batch(self, size: int, own: int, game: tf.Tensor) -> dict[str, tf.Tensor]:
+        """size transitions: own of the game being played, the rest of any game."""
+        parts = [self.sample(own, game)] if own else []
+        if size - own:
+            parts.append(self.sample(size - own, None))
+        return {k: tf.concat([p[k] for p in parts], 0) for k in parts[0]}
 
     def sample(self, n: int, game: tf.Tensor | None) -> dict[str, tf.Tensor]:
         """n transitions (of `game` if given): frames float32 [n, H, W, C] in [0, 1]."""
         items = self.buffer.sample_unchecked(n, game)
         return {
-            **_sampled_side(items),
+            **sampled_side(items),
             "obs": self._unpack(items["obs"]),
             "next_obs": self._unpack(items["next_obs"]),
         }
@@ -161,9 +209,9 @@ class RealTransitions(tf.Module):
         """int64 []: transitions of one game stored."""
         return self.buffer.task_size(game)
 
-    def stabilize(self, new_frames: tf.Tensor, recalled: tf.Tensor) -> tf.Tensor:
+    def stabilize(self, newest: tf.Tensor, batch: dict[str, tf.Tensor], own: int) -> tf.Tensor:
         """Raw frames need no codec: returns 0."""
-        del new_frames, recalled
+        del newest, batch, own
         return tf.constant(0.0)
 
     def footprint(self) -> dict[str, Any]:
@@ -176,111 +224,3 @@ class RealTransitions(tf.Module):
             "buffer_bytes": self.capacity * self.bytes_per_transition,
             "codec_bytes": 0,
         }
-
-
-class RecollectionTransitions(tf.Module):
-    """Frames stored as k-bit codes of a codec trained online on the agent's frames.
-
-    Args: as `RealTransitions`, plus codec: a `CodecConfig`.
-    """
-
-    kind = "recollections"
-
-    def __init__(
-        self,
-        *,
-        obs_shape: tuple[int, int, int],
-        binary: bool,
-        num_actions: int,
-        num_games: int,
-        memory_bytes: int,
-        policy: str,
-        seed: int,
-        codec: CodecConfig,
-    ) -> None:
-        super().__init__(name="recollection_transitions")
-        self.obs_shape, self.binary, self.num_games = tuple(obs_shape), bool(binary), num_games
-        self.codec_config = codec
-        self.scale = 1.0 if binary else 1.0 / 255.0
-        self.bits_per_frame = bits.bits_per_item(codec.num_latents, codec.num_categories)
-        code_bytes = bits.code_bytes(codec.num_latents, codec.num_categories)
-        self.bytes_per_transition = 2 * code_bytes + SIDE_BYTES
-        self.capacity = checked_capacity(memory_bytes, self.bytes_per_transition, num_games)
-        units = {"hidden_units" if codec.codec == "mlp" else "filters": codec.codec_units}
-        autoencoder = DiscreteAutoencoder(
-            input_shape=obs_shape,
-            num_latents=codec.num_latents,
-            num_categories=codec.num_categories,
-            architecture=codec.codec,
-            noise_scale=codec.codec_noise,
-            seed=seed,
-            **units,
-        )
-        self.memory = RecollectionMemory(
-            autoencoder,
-            capacity=self.capacity,
-            side_fields=_side_fields(num_actions, num_games),
-            encoded_inputs=("x", "next_x"),
-            policy=make_policy(policy, num_games),
-            learning_rate=codec.codec_learning_rate,
-            seed=seed,
-        )
-
-    def _frames(self, frames: tf.Tensor) -> tf.Tensor:
-        return tf.cast(frames, tf.float32) * self.scale
-
-    def _decoded(self, frames: tf.Tensor) -> tf.Tensor:
-        return tf.round(frames) if self.binary and self.codec_config.binarize_frames else frames
-
-    def size(self) -> tf.Tensor:
-        """int64 []: transitions stored."""
-        return self.memory.size()
-
-    def game_size(self, game: tf.Tensor) -> tf.Tensor:
-        """int64 []: transitions of one game stored."""
-        return self.memory.buffer.task_size(game)
-
-    def observe(self, transition: dict[str, tf.Tensor]) -> tf.Tensor:
-        """Encodes both frames and writes the codes and side fields (graph-safe)."""
-        return self.memory.observe_items(
-            {
-                "x": self._frames(transition["obs"]),
-                "next_x": self._frames(transition["next_obs"]),
-                **_side(transition),
-            }
-        )
-
-    def sample(self, n: int, game: tf.Tensor | None) -> dict[str, tf.Tensor]:
-        """n decoded transitions (of `game` if given): frames float32 [n, H, W, C]."""
-        items = self.memory.recall_items(n, game)
-        return {
-            **_sampled_side(items),
-            "obs": self._decoded(items["x"]),
-            "next_obs": self._decoded(items["next_x"]),
-        }
-
-    def stabilize(self, new_frames: tf.Tensor, recalled: tf.Tensor) -> tf.Tensor:
-        """One codec step on the newest frames joined with recalled ones; its loss."""
-        frames = self._frames(new_frames)
-        batch = recalled if self.codec_config.stabilize_steps else recalled[:0]
-        losses = self.memory.stabilize(frames, [batch])
-        return tf.reduce_mean(losses)
-
-    def footprint(self) -> dict[str, Any]:
-        """Bits per frame, bytes per transition, capacity, stored and codec bytes."""
-        return {
-            "kind": self.kind,
-            "bits_per_frame": self.bits_per_frame,
-            "bytes_per_transition": self.bytes_per_transition,
-            "capacity_transitions": self.capacity,
-            "buffer_bytes": self.capacity * self.bytes_per_transition,
-            "codec_bytes": self.memory.footprint().codec_bytes,
-        }
-
-
-def make_store(storage: str, **kwargs: Any) -> RealTransitions | RecollectionTransitions:
-    """The store for --storage ("real" or "recollections"); see the classes' Args."""
-    if storage == "real":
-        kwargs.pop("codec", None)
-        return RealTransitions(**kwargs)
-    return RecollectionTransitions(**kwargs)

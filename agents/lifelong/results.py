@@ -108,6 +108,6 @@ def aggregate(seeds: Sequence[dict]) -> dict:
     return out
 
 
-def _mean_std(values: Sequence[float]) -> dict[str, float]:
+def _mean_std(values: Sequence[float] | np.ndarray) -> dict[str, float]:
     array = np.asarray(values, float)
     return {"mean": float(array.mean()), "std": float(array.std())}

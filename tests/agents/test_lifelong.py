@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from agents import lifelong
 from agents.continual.loop import RunInterrupted
-from agents.lifelong import envs, loop, replay, results
+from agents.lifelong import envs, replay, results, stores
 from agents.lifelong.dqn import DQNAgent
 from tests.agents import tiny_envs
 
@@ -47,7 +47,7 @@ def _config(**overrides):
 
 
 def _store(storage, *, binary=True, shape=(4, 4, 2), memory_bytes=4000, num_games=2):
-    return replay.make_store(
+    return stores.make_store(
         storage,
         obs_shape=shape,
         binary=binary,
@@ -105,7 +105,8 @@ def test_recollected_transitions_keep_side_fields_and_decode_the_stored_codes():
 
 
 def test_the_byte_budget_buys_the_same_bytes_in_both_storages():
-    real, recalled = _store("real", memory_bytes=10_000), _store("recollections", memory_bytes=10_000)
+    real = _store("real", memory_bytes=10_000)
+    recalled = _store("recollections", memory_bytes=10_000)
     assert real.bytes_per_transition == 2 * 4 + replay.SIDE_BYTES
     assert recalled.bytes_per_transition == 2 * 2 + replay.SIDE_BYTES  # 8 latents x 2 bits
     for store in (real, recalled):

@@ -1,0 +1,202 @@
+"""Transitions stored as k-bit codes: the agent's replay memory as recollections.
+
+Where this sits: `agents.lifelong.stores.make_store("recollections", ...)` makes it;
+`DQNAgent` calls `observe`, `learn_batch` and `stabilize` inside its compiled step.
+
+```
+recent (optional)   RealTransitions, one FIFO ring of the newest K transitions,
+                    raw (bit-packed); a transition leaving it is encoded into:
+memory              RecollectionMemory  x_codes, next_x_codes uint8 [capacity, ceil(k/8)]
+                    action, reward, discount, task (game) | per-game rings or reservoir
+                    + DiscreteAutoencoder over frames and its Adam optimizer
+budget              K * raw bytes + capacity * (2 * ceil(k/8) + 16) <= memory_bytes
+```
+
+With K = 0 every transition is encoded when it arrives, by a codec that may not
+have seen its game yet. With K > 0 (`CodecConfig.recent_transitions`) a
+transition is encoded only when K newer ones have arrived, after the codec has
+trained on it: the learn batch's share of the game being played comes from the
+raw ring, the rest are recollections, and the codec's step (Algorithm 1) is on
+the raw frames joined with the recalled ones.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import tensorflow as tf
+
+from agents.lifelong.config import CodecConfig
+from agents.lifelong.replay import (
+    SIDE_BYTES,
+    RealTransitions,
+    checked_capacity,
+    make_policy,
+    sampled_side,
+    side_fields,
+    side_items,
+)
+from recollect import DiscreteAutoencoder, RecollectionMemory, bits
+
+
+class RecollectionTransitions(tf.Module):
+    """Frames stored as k-bit codes of a codec trained online on the agent's frames.
+
+    Args:
+        obs_shape, binary, num_actions, num_games, memory_bytes, policy, seed: as
+            `RealTransitions`.
+        codec: a `CodecConfig`.
+    """
+
+    kind = "recollections"
+
+    def __init__(
+        self,
+        *,
+        obs_shape: tuple[int, int, int],
+        binary: bool,
+        num_actions: int,
+        num_games: int,
+        memory_bytes: int,
+        policy: str,
+        seed: int,
+        codec: CodecConfig,
+    ) -> None:
+        super().__init__(name="recollection_transitions")
+        self.obs_shape, self.binary, self.num_games = tuple(obs_shape), bool(binary), num_games
+        self.codec_config = codec
+        self.scale = 1.0 if binary else 1.0 / 255.0
+        self.bits_per_frame = bits.bits_per_item(codec.num_latents, codec.num_categories)
+        code_bytes = bits.code_bytes(codec.num_latents, codec.num_categories)
+        self.bytes_per_transition = 2 * code_bytes + SIDE_BYTES
+        self.recent = None
+        recent_bytes = 0
+        if codec.recent_transitions:
+            per_item = RealTransitions.transition_bytes(obs_shape, binary, fifo=True)
+            recent_bytes = codec.recent_transitions * per_item
+            self.recent = RealTransitions(
+                obs_shape=obs_shape,
+                binary=binary,
+                num_actions=num_actions,
+                num_games=num_games,
+                memory_bytes=recent_bytes,
+                policy="fifo",
+                seed=seed,
+            )
+        self.capacity = checked_capacity(
+            memory_bytes - recent_bytes, self.bytes_per_transition, num_games
+        )
+        self.memory = RecollectionMemory(
+            self._codec(codec, seed),
+            capacity=self.capacity,
+            side_fields=side_fields(num_actions, num_games),
+            encoded_inputs=("x", "next_x"),
+            policy=make_policy(policy, num_games),
+            learning_rate=codec.codec_learning_rate,
+            seed=seed,
+        )
+
+    def _codec(self, codec: CodecConfig, seed: int) -> DiscreteAutoencoder:
+        mlp = codec.codec == "mlp"
+        return DiscreteAutoencoder(
+            input_shape=self.obs_shape,
+            num_latents=codec.num_latents,
+            num_categories=codec.num_categories,
+            architecture=codec.codec,
+            noise_scale=codec.codec_noise,
+            seed=seed,
+            hidden_units=codec.codec_units if mlp else None,
+            filters=None if mlp else codec.codec_units,
+        )
+
+    def _frames(self, frames: tf.Tensor) -> tf.Tensor:
+        return tf.cast(frames, tf.float32) * self.scale
+
+    def _decoded(self, frames: tf.Tensor) -> tf.Tensor:
+        return tf.round(frames) if self.binary and self.codec_config.binarize_frames else frames
+
+    def size(self) -> tf.Tensor:
+        """int64 []: transitions stored (encoded and, if kept, raw)."""
+        return self.memory.size() + (self.recent.size() if self.recent else 0)
+
+    def _encode(self, transition: dict[str, tf.Tensor]) -> tf.Tensor:
+        return self.memory.observe_items(
+            {
+                "x": transition["obs"],
+                "next_x": transition["next_obs"],
+                **side_items(transition),
+            }
+        )
+
+    def observe(self, transition: dict[str, tf.Tensor]) -> tf.Tensor:
+        """Writes transitions (graph-safe): obs, next_obs uint8 [B, H, W, C], side fields [B]."""
+        if self.recent is None:
+            return self._encode(
+                {
+                    **transition,
+                    "obs": self._frames(transition["obs"]),
+                    "next_obs": self._frames(transition["next_obs"]),
+                }
+            )
+        leaving = self.recent.evicted(tf.shape(transition["obs"], out_type=tf.int64)[0])
+        with tf.control_dependencies([self._encode(leaving)]):
+            return self.recent.observe(transition)
+
+    def sample(self, n: int, game: tf.Tensor | None) -> dict[str, tf.Tensor]:
+        """n decoded transitions (of `game` if given): frames float32 [n, H, W, C]."""
+        items = self.memory.recall_items(n, game)
+        return {
+            **sampled_side(items),
+            "obs": self._decoded(items["x"]),
+            "next_obs": self._decoded(items["next_x"]),
+        }
+
+    def learn_batch(self, size: int, own: int, game: tf.Tensor) -> dict[str, tf.Tensor]:
+        """size transitions: own of the game being played (raw when kept), the rest any."""
+        if self.recent is None:
+            parts = [self.sample(own, game)] if own else []
+            if size - own:
+                parts.append(self.sample(size - own, None))
+        else:
+            recent = self.recent
+            parts = [recent.sample(own, None)] if own else []
+            if size - own:
+                parts.append(
+                    tf.cond(
+                        self.memory.size() > 0,
+                        lambda: self.sample(size - own, None),
+                        lambda: recent.sample(size - own, None),
+                    )
+                )
+        return {k: tf.concat([p[k] for p in parts], 0) for k in parts[0]}
+
+    def stabilize(self, newest: tf.Tensor, batch: dict[str, tf.Tensor], own: int) -> tf.Tensor:
+        """One codec step (Algorithm 1) on real frames joined with recalled ones; its loss.
+
+        The real frames are the newest ones, and with a raw ring the batch's own
+        share (drawn from it); the recollections are the rest of the batch.
+        """
+        frames = self._frames(newest)
+        recalled = batch["obs"]
+        if self.recent is not None:
+            frames = tf.concat([frames, batch["obs"][:own]], 0)
+            recalled = batch["obs"][own:]
+        if not self.codec_config.stabilize_steps:
+            recalled = recalled[:0]
+        return tf.reduce_mean(self.memory.stabilize(frames, [recalled]))
+
+    def footprint(self) -> dict[str, Any]:
+        """Bits per frame, transitions held, bytes stored and the codec's bytes."""
+        recent = self.recent.footprint() if self.recent else {}
+        raw = recent.get("capacity_transitions", 0)
+        return {
+            "kind": self.kind,
+            "bits_per_frame": self.bits_per_frame,
+            "bytes_per_transition": self.bytes_per_transition,
+            "capacity_transitions": self.capacity + raw,
+            "encoded_transitions": self.capacity,
+            "raw_recent_transitions": raw,
+            "buffer_bytes": self.capacity * self.bytes_per_transition
+            + recent.get("buffer_bytes", 0),
+            "codec_bytes": self.memory.footprint().codec_bytes,
+        }
