@@ -52,6 +52,7 @@ class LifelongProgress:
         return_matrix: row p: mean evaluation return on every game after phase p.
         random_returns: the random policy's evaluation return on every game.
         episodes: [env_step, game id, return] of every finished training episode.
+        eval_steps: environment steps taken by the evaluations (acting only).
         wall_seconds, train_seconds, eval_seconds: time spent in this seed.
         checkpoint, checkpoint_number, checkpoint_files: as `Progress`.
     """
@@ -61,6 +62,7 @@ class LifelongProgress:
     return_matrix: list[list[float]] = dataclasses.field(default_factory=list)
     random_returns: list[float] | None = None
     episodes: list[list[float]] = dataclasses.field(default_factory=list)
+    eval_steps: int = 0
     wall_seconds: float = 0.0
     train_seconds: float = 0.0
     eval_seconds: float = 0.0
@@ -134,6 +136,7 @@ def evaluate(
                 action = run.agent.act(obs[None], np.array([game_id], np.int32), epsilon)
                 obs, reward, terminated, truncated = game.step(int(action[0]))
                 total += reward
+                run.state.progress.eval_steps += 1
                 if terminated or truncated:
                     break
             returns.append(total)
@@ -268,6 +271,7 @@ def _finish_seed(
         "eval_seconds": progress.eval_seconds,
         "wall_seconds": progress.wall_seconds,
         "train_steps_per_second": progress.env_steps / max(progress.train_seconds, 1e-9),
+        "eval_steps_per_second": progress.eval_steps / max(progress.eval_seconds, 1e-9),
         "episodes": progress.episodes,
     }
     result = results.seed_result(

@@ -46,7 +46,7 @@ def _config(**overrides):
     return lifelong.LifelongConfig(**values)
 
 
-def _store(storage, *, binary=True, shape=(4, 4, 2), memory_bytes=4000, num_games=2):
+def _store(storage, *, binary=True, shape=(4, 4, 2), memory_bytes=4000, num_games=2, **codec):
     return stores.make_store(
         storage,
         obs_shape=shape,
@@ -56,7 +56,7 @@ def _store(storage, *, binary=True, shape=(4, 4, 2), memory_bytes=4000, num_game
         memory_bytes=memory_bytes,
         policy="game_rings",
         seed=0,
-        codec=lifelong.CodecConfig(**FAST_CODEC),
+        codec=lifelong.CodecConfig(**{**FAST_CODEC, **codec}),
     )
 
 
@@ -114,6 +114,27 @@ def test_the_byte_budget_buys_the_same_bytes_in_both_storages():
         assert store.footprint()["buffer_bytes"] <= 10_000
     assert recalled.capacity > real.capacity
     assert recalled.footprint()["codec_bytes"] > 0 and real.footprint()["codec_bytes"] == 0
+
+
+def test_the_raw_ring_encodes_each_transition_when_it_leaves_and_feeds_the_own_share():
+    store = _store("recollections", recent_transitions=3)
+    raw_bytes = replay.RealTransitions.transition_bytes((4, 4, 2), True, fifo=True)
+    assert store.capacity == (4000 - 3 * raw_bytes) // store.bytes_per_transition
+    written = _transitions(5)
+    for i in range(3):
+        store.observe({k: tf.constant(v[i : i + 1]) for k, v in written.items()})
+    assert int(store.memory.size()) == 0 and int(store.recent.size()) == 3
+    store.observe({k: tf.constant(v[3:4]) for k, v in written.items()})
+    assert int(store.memory.size()) == 1 and int(store.recent.size()) == 3
+    encoded = store.memory.recall_items(1)  # the oldest, transition 0
+    for name in ("action", "reward", "discount"):
+        np.testing.assert_array_equal(encoded[name].numpy(), written[name][:1])
+    batch = store.learn_batch(6, 4, tf.constant(1))
+    raw = {f.tobytes() for f in written["obs"][1:4].astype(np.float32)}
+    assert all(f.tobytes() in raw for f in batch["obs"].numpy()[:4])  # exact, from the ring
+    assert int(store.size()) == 4
+    loss = store.stabilize(tf.constant(written["obs"][3:4]), batch, 4)
+    assert np.isfinite(float(loss))
 
 
 def test_a_budget_too_small_for_one_transition_per_game_is_refused_before_any_step(tmp_path):
@@ -280,3 +301,27 @@ def test_normalised_returns_bwt_and_in_phase_values_on_a_hand_example():
     assert summary["in_phase_mean"] == pytest.approx((0.5 + 0.5 + 0.25) / 3)
     with pytest.raises(ValueError, match="above the random policy"):
         results.normalise(returns, [1.0, 1.0], [1.0, 9.0])
+
+
+def test_atari_games_give_stacked_84x84_frames_and_a_short_run_learns_from_codes(tmp_path):
+    games = envs.make_games(["ale:Pong", "ale:Breakout"])
+    try:
+        for game in games:
+            frame = game.reset(seed=0)
+            assert frame.shape == envs.ATARI_SHAPE and frame.dtype == np.uint8
+            assert game.num_actions == 18 and not game.binary
+    finally:
+        for game in games:
+            game.close()
+    config = _config(
+        games=("ale:Pong",),
+        storage="recollections",
+        steps_per_phase=40,
+        memory_bytes=200_000,
+        eval_episodes=1,
+        eval_max_steps=10,
+        agent={**FAST_AGENT, "network": "nature", "hidden_units": 32},
+        codec={**FAST_CODEC, "codec": "conv", "codec_units": 8, "num_latents": 32},
+    )
+    out = lifelong.run(config, str(tmp_path), progress=False)
+    assert out["footprint"]["bits_per_frame"] == 64 and out["seeds"][0]["env_steps"] == 40
