@@ -226,7 +226,9 @@ def _run_seed(
     )
     try:
         if progress.random_returns is None:
+            start = time.perf_counter()
             progress.random_returns = evaluate(config, run, -1, epsilon=1.0)
+            progress.eval_seconds += time.perf_counter() - start
             state.save()
         while progress.phase < config.num_phases:
             _timed_phase(config, run, stop, stop_after_steps)
