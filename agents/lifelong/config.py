@@ -131,7 +131,7 @@ class CodecConfig:
     codec_noise: float = 0.0
     stabilize_steps: int = 1
     binarize_frames: bool = True
-    recent_transitions: int = 0
+    recent_transitions: int = 1000
 
     def __post_init__(self) -> None:
         """Raises ValueError naming the flag to change."""

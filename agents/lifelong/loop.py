@@ -41,6 +41,8 @@ from agents.lifelong.config import LifelongConfig
 from agents.lifelong.dqn import DQNAgent
 from agents.lifelong.stores import make_store
 
+FRAME_ERROR_STRIDE = 4  # every 4th evaluation frame is coded for the frame error
+
 
 @dataclasses.dataclass
 class LifelongProgress:
@@ -50,6 +52,8 @@ class LifelongProgress:
         phase: the next phase to train (== num_phases when done).
         env_steps: environment steps taken in finished phases.
         return_matrix: row p: mean evaluation return on every game after phase p.
+        frame_error_matrix: row p: the memory's frame error on every game's
+            evaluation frames after phase p (see `evaluate`).
         random_returns: the random policy's evaluation return on every game.
         episodes: [env_step, game id, return] of every finished training episode.
         eval_steps: environment steps taken by the evaluations (acting only).
@@ -60,6 +64,7 @@ class LifelongProgress:
     phase: int = 0
     env_steps: int = 0
     return_matrix: list[list[float]] = dataclasses.field(default_factory=list)
+    frame_error_matrix: list[list[float]] = dataclasses.field(default_factory=list)
     random_returns: list[float] | None = None
     episodes: list[list[float]] = dataclasses.field(default_factory=list)
     eval_steps: int = 0
@@ -123,12 +128,18 @@ def make_agent(config: LifelongConfig, games: Sequence[envs.Game], seed: int) ->
 
 def evaluate(
     config: LifelongConfig, run: _Seed, phase: int, epsilon: float | None = None
-) -> list[float]:
-    """Mean return of eval_episodes episodes on every game (epsilon: eval_epsilon)."""
+) -> tuple[list[float], list[float]]:
+    """Evaluation on every game (epsilon: eval_epsilon).
+
+    Returns:
+        (mean return of eval_episodes episodes per game, the memory's frame error
+        per game: mean summed |decode(encode(frame)) - frame| over the episodes'
+        frames, 0 for raw storage).
+    """
     epsilon = config.eval_epsilon if epsilon is None else epsilon
-    means = []
+    means, errors = [], []
     for game_id, game in enumerate(run.games):
-        returns = []
+        returns, frames = [], []
         for episode in range(config.eval_episodes):
             obs = game.reset(episode_seed(run.seed, phase, episode, evaluation=True))
             total = 0.0
@@ -136,12 +147,14 @@ def evaluate(
                 action = run.agent.act(obs[None], np.array([game_id], np.int32), epsilon)
                 obs, reward, terminated, truncated = game.step(int(action[0]))
                 total += reward
+                frames.append(obs)
                 run.state.progress.eval_steps += 1
                 if terminated or truncated:
                     break
             returns.append(total)
         means.append(float(np.mean(returns)))
-    return means
+        errors.append(run.agent.store.frame_error(np.stack(frames[::FRAME_ERROR_STRIDE])))
+    return means, errors
 
 
 def _transition(
@@ -227,7 +240,7 @@ def _run_seed(
     try:
         if progress.random_returns is None:
             start = time.perf_counter()
-            progress.random_returns = evaluate(config, run, -1, epsilon=1.0)
+            progress.random_returns = evaluate(config, run, -1, epsilon=1.0)[0]
             progress.eval_seconds += time.perf_counter() - start
             state.save()
         while progress.phase < config.num_phases:
@@ -247,12 +260,14 @@ def _timed_phase(
     start = time.perf_counter()
     _run_phase(config, run, stop, stop_after_steps)
     trained = time.perf_counter()
-    row = evaluate(config, run, progress.phase)
+    row, errors = evaluate(config, run, progress.phase)
     done = time.perf_counter()
     progress.return_matrix.append(row)
+    progress.frame_error_matrix.append(errors)
     with run.writer.as_default(step=progress.env_steps):
-        for game, value in zip(run.games, row, strict=True):
+        for game, value, error in zip(run.games, row, errors, strict=True):
             tf.summary.scalar(f"eval_return/{game.name}", value)
+            tf.summary.scalar(f"frame_error/{game.name}", error)
     run.writer.flush()
     progress.phase += 1
     progress.train_seconds += trained - start
@@ -275,6 +290,7 @@ def _finish_seed(
         "train_steps_per_second": progress.env_steps / max(progress.train_seconds, 1e-9),
         "eval_steps_per_second": progress.eval_steps / max(progress.eval_seconds, 1e-9),
         "episodes": progress.episodes,
+        "frame_error_matrix": progress.frame_error_matrix,
     }
     result = results.seed_result(
         seed=run.seed,

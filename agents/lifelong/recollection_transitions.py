@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import tensorflow as tf
 
 from agents.lifelong.config import CodecConfig
@@ -74,6 +75,13 @@ class RecollectionTransitions(tf.Module):
         if codec.recent_transitions:
             per_item = RealTransitions.transition_bytes(obs_shape, binary, fifo=True)
             recent_bytes = codec.recent_transitions * per_item
+            if recent_bytes + self.bytes_per_transition * num_games > memory_bytes:
+                raise ValueError(
+                    f"Expected --memory_bytes to hold --recent_transitions="
+                    f"{codec.recent_transitions} raw transitions ({recent_bytes} bytes) and "
+                    f"{num_games} coded ones ({self.bytes_per_transition} bytes each). "
+                    f"Received: memory_bytes={memory_bytes}"
+                )
             self.recent = RealTransitions(
                 obs_shape=obs_shape,
                 binary=binary,
@@ -184,6 +192,12 @@ class RecollectionTransitions(tf.Module):
         if not self.codec_config.stabilize_steps:
             recalled = recalled[:0]
         return tf.reduce_mean(self.memory.stabilize(frames, [recalled]))
+
+    def frame_error(self, frames: np.ndarray) -> float:
+        """Mean over frames uint8 [n, H, W, C] of sum |decoded code - frame| (on [0, 1])."""
+        x = self._frames(tf.constant(frames))
+        decoded = self._decoded(self.memory.decode(self.memory.encode(x)))
+        return float(tf.reduce_mean(tf.reduce_sum(tf.abs(decoded - x), axis=[1, 2, 3])))
 
     def footprint(self) -> dict[str, Any]:
         """Bits per frame, transitions held, bytes stored and the codec's bytes."""

@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
 import tensorflow as tf
 
 from recollect import Field, IndexBuffer, bits
@@ -213,6 +214,11 @@ class RealTransitions(tf.Module):
         """Raw frames need no codec: returns 0."""
         del newest, batch, own
         return tf.constant(0.0)
+
+    def frame_error(self, frames: np.ndarray) -> float:
+        """Raw frames are stored exactly: 0."""
+        del frames
+        return 0.0
 
     def footprint(self) -> dict[str, Any]:
         """Bits per frame, bytes per transition, capacity and stored bytes."""

@@ -21,7 +21,13 @@ FAST_AGENT = {
     "target_update_period": 20,
     "epsilon_decay_steps": 100,
 }
-FAST_CODEC = {"num_latents": 8, "num_categories": 4, "codec_units": 32, "codec_learning_rate": 3e-3}
+FAST_CODEC = {
+    "num_latents": 8,
+    "num_categories": 4,
+    "codec_units": 32,
+    "codec_learning_rate": 3e-3,
+    "recent_transitions": 0,
+}
 
 
 def _json(path):
@@ -140,6 +146,8 @@ def test_the_raw_ring_encodes_each_transition_when_it_leaves_and_feeds_the_own_s
 def test_a_budget_too_small_for_one_transition_per_game_is_refused_before_any_step(tmp_path):
     with pytest.raises(ValueError, match=r"--memory_bytes to hold at least 2 transitions"):
         _store("real", memory_bytes=30)
+    with pytest.raises(ValueError, match=r"--recent_transitions=100 raw transitions"):
+        _store("recollections", memory_bytes=2000, recent_transitions=100)
     config = _config(memory_bytes=10)
     with pytest.raises(ValueError, match="--memory_bytes"):
         lifelong.run(config, str(tmp_path / "run"), progress=False)
@@ -259,7 +267,10 @@ def test_a_few_hundred_steps_learn_the_cue_game(tmp_path, storage):
 
 def test_a_run_killed_mid_phase_resumes_to_identical_results(tmp_path):
     config = _config(
-        games=(tiny_envs.CUE, tiny_envs.SWAP), storage="recollections", steps_per_phase=60
+        games=(tiny_envs.CUE, tiny_envs.SWAP),
+        storage="recollections",
+        steps_per_phase=60,
+        codec={**FAST_CODEC, "recent_transitions": 20},  # the raw ring is checkpointed too
     )
     whole = lifelong.run(config, str(tmp_path / "whole"), progress=False)
     with pytest.raises(RunInterrupted):

@@ -256,6 +256,7 @@ def test_lifelong_runner_smoke_on_minatar_then_resume_refuses_other_settings(tmp
         "--eval_max_steps=20",
         "--learn_start_steps=10",
         "--memory_bytes=20000",
+        "--recent_transitions=20",
         f"--workdir={workdir}",
         "--progress=false",
     ]
