@@ -6,6 +6,7 @@ envs.py      the games of a cycle (MinAtar, ALE, any gymnasium image env)
 replay.py    RealTransitions / RecollectionTransitions at one byte budget
 dqn.py       DQNAgent: compiled step (observe, learn, act) and act
 loop.py      run(config, workdir), run_references(...)
+phases.py    one phase (steps, evaluation) and a seed's state
 results.py   return matrices -> normalised returns, BWT
 ```
 """

@@ -35,176 +35,15 @@ import tensorflow as tf
 import tqdm
 
 from agents.continual.checkpoint import SeedState, StopSignal, read_json, write_json
-from agents.continual.loop import RunInterrupted
 from agents.lifelong import envs, results
 from agents.lifelong.config import LifelongConfig
-from agents.lifelong.dqn import DQNAgent
-from agents.lifelong.stores import make_store
-
-FRAME_ERROR_STRIDE = 4  # every 4th evaluation frame is coded for the frame error
-
-
-@dataclasses.dataclass
-class LifelongProgress:
-    """Where a seed's run stands; saved with every checkpoint.
-
-    Attributes:
-        phase: the next phase to train (== num_phases when done).
-        env_steps: environment steps taken in finished phases.
-        return_matrix: row p: mean evaluation return on every game after phase p.
-        frame_error_matrix: row p: the memory's frame error on every game's
-            evaluation frames after phase p (see `evaluate`).
-        random_returns: the random policy's evaluation return on every game.
-        episodes: [env_step, game id, return] of every finished training episode.
-        eval_steps: environment steps taken by the evaluations (acting only).
-        wall_seconds, train_seconds, eval_seconds: time spent in this seed.
-        checkpoint, checkpoint_number, checkpoint_files: as `Progress`.
-    """
-
-    phase: int = 0
-    env_steps: int = 0
-    return_matrix: list[list[float]] = dataclasses.field(default_factory=list)
-    frame_error_matrix: list[list[float]] = dataclasses.field(default_factory=list)
-    random_returns: list[float] | None = None
-    episodes: list[list[float]] = dataclasses.field(default_factory=list)
-    eval_steps: int = 0
-    wall_seconds: float = 0.0
-    train_seconds: float = 0.0
-    eval_seconds: float = 0.0
-    checkpoint: str | None = None
-    checkpoint_number: int = 0
-    checkpoint_files: dict[str, dict] = dataclasses.field(default_factory=dict)
-
-
-@dataclasses.dataclass
-class _Seed:
-    seed: int
-    games: list[envs.Game]
-    agent: DQNAgent
-    state: SeedState
-    writer: tf.summary.SummaryWriter
-    bar: tqdm.tqdm
-
-
-def episode_seed(seed: int, phase: int, episode: int, *, evaluation: bool = False) -> int:
-    """The environment seed of one episode: distinct for every (seed, phase, episode)."""
-    entropy = [seed, phase + 1, episode, int(evaluation)]  # phase -1: before training
-    return int(np.random.SeedSequence(entropy).generate_state(1)[0])
-
-
-def epsilon_at(config: LifelongConfig, step_in_phase: int) -> float:
-    """Linear annealing from epsilon_start to epsilon_end over each phase's first steps."""
-    agent = config.agent
-    if agent.epsilon_decay_steps == 0:
-        return agent.epsilon_end
-    fraction = min(step_in_phase / agent.epsilon_decay_steps, 1.0)
-    return agent.epsilon_start + fraction * (agent.epsilon_end - agent.epsilon_start)
-
-
-def make_agent(config: LifelongConfig, games: Sequence[envs.Game], seed: int) -> DQNAgent:
-    """The agent and its memory for one seed (raises ValueError on a budget too small)."""
-    first = games[0]
-    store = make_store(
-        config.storage,
-        obs_shape=first.obs_shape,
-        binary=all(g.binary for g in games),
-        num_actions=first.num_actions,
-        num_games=len(games),
-        memory_bytes=config.memory_bytes,
-        policy=config.write_policy,
-        seed=seed,
-        codec=config.codec,
-    )
-    return DQNAgent(
-        config.agent,
-        store=store,
-        obs_shape=first.obs_shape,
-        num_actions=first.num_actions,
-        num_games=len(games),
-        task_aware=config.task_aware,
-        seed=seed,
-    )
-
-
-def evaluate(
-    config: LifelongConfig, run: _Seed, phase: int, epsilon: float | None = None
-) -> tuple[list[float], list[float]]:
-    """Evaluation on every game (epsilon: eval_epsilon).
-
-    Returns:
-        (mean return of eval_episodes episodes per game, the memory's frame error
-        per game: mean summed |decode(encode(frame)) - frame| over the episodes'
-        frames, 0 for raw storage).
-    """
-    epsilon = config.eval_epsilon if epsilon is None else epsilon
-    means, errors = [], []
-    for game_id, game in enumerate(run.games):
-        returns, frames = [], []
-        for episode in range(config.eval_episodes):
-            obs = game.reset(episode_seed(run.seed, phase, episode, evaluation=True))
-            total = 0.0
-            for _ in range(config.eval_max_steps):
-                action = run.agent.act(obs[None], np.array([game_id], np.int32), epsilon)
-                obs, reward, terminated, truncated = game.step(int(action[0]))
-                total += reward
-                frames.append(obs)
-                run.state.progress.eval_steps += 1
-                if terminated or truncated:
-                    break
-            returns.append(total)
-        means.append(float(np.mean(returns)))
-        errors.append(run.agent.store.frame_error(np.stack(frames[::FRAME_ERROR_STRIDE])))
-    return means, errors
-
-
-def _transition(
-    obs: np.ndarray,
-    action: int,
-    reward: float,
-    terminated: bool,
-    next_obs: np.ndarray,
-    game_id: int,
-) -> dict[str, np.ndarray]:
-    return {
-        "obs": obs[None],
-        "next_obs": next_obs[None],
-        "action": np.array([action], np.int32),
-        "reward": np.array([reward], np.float32),
-        "discount": np.array([0.0 if terminated else 1.0], np.float32),
-        "game": np.array([game_id], np.int32),
-    }
-
-
-def _run_phase(config: LifelongConfig, run: _Seed, stop: StopSignal, stop_at: int | None) -> None:
-    """Trains one phase on its game; raises RunInterrupted (nothing saved) on a stop."""
-    progress = run.state.progress
-    game_id = results.phase_games(config.games, config.cycles)[progress.phase]
-    game, agent = run.games[game_id], run.agent
-    episode, total = 0, 0.0
-    obs = game.reset(episode_seed(run.seed, progress.phase, episode))
-    action = int(agent.act(obs[None], np.array([game_id], np.int32), epsilon_at(config, 0))[0])
-    steps = progress.env_steps
-    for t in range(config.steps_per_phase):
-        if stop.raised is not None or steps == stop_at:
-            raise RunInterrupted(f"stopped in phase {progress.phase}; resume re-runs it")
-        next_obs, reward, terminated, truncated = game.step(action)
-        epsilon = epsilon_at(config, t + 1)
-        out = agent.step(
-            _transition(obs, action, reward, terminated, next_obs, game_id),
-            tf.constant(epsilon, tf.float32),
-            tf.constant(agent.learn_ready(steps)),
-        )
-        steps, total = steps + 1, total + reward
-        action, obs = int(out["action"][0]), next_obs
-        if terminated or truncated:
-            progress.episodes.append([steps, game_id, total])
-            with run.writer.as_default(step=steps):
-                tf.summary.scalar(f"train_return/{game.name}", total)
-            episode, total = episode + 1, 0.0
-            obs = game.reset(episode_seed(run.seed, progress.phase, episode))
-            action = int(agent.act(obs[None], np.array([game_id], np.int32), epsilon)[0])
-        run.bar.update(1)
-    progress.env_steps = steps
+from agents.lifelong.phases import (
+    LifelongProgress,
+    SeedRun,
+    evaluate,
+    make_agent,
+    run_phase,
+)
 
 
 def _run_seed(
@@ -227,7 +66,7 @@ def _run_seed(
         state.restore()
     progress = state.progress
     total = config.num_phases * config.steps_per_phase
-    run = _Seed(
+    run = SeedRun(
         seed,
         games,
         agent,
@@ -253,12 +92,12 @@ def _run_seed(
 
 
 def _timed_phase(
-    config: LifelongConfig, run: _Seed, stop: StopSignal, stop_after_steps: int | None
+    config: LifelongConfig, run: SeedRun, stop: StopSignal, stop_after_steps: int | None
 ) -> None:
     """One phase, its evaluation and its checkpoint, with the time each took."""
     progress = run.state.progress
     start = time.perf_counter()
-    _run_phase(config, run, stop, stop_after_steps)
+    run_phase(config, run, stop, stop_after_steps)
     trained = time.perf_counter()
     row, errors = evaluate(config, run, progress.phase)
     done = time.perf_counter()
@@ -277,7 +116,7 @@ def _timed_phase(
 
 
 def _finish_seed(
-    config: LifelongConfig, run: _Seed, directory: str, references: Sequence[float] | None
+    config: LifelongConfig, run: SeedRun, directory: str, references: Sequence[float] | None
 ) -> dict:
     progress = run.state.progress
     store = run.agent.store
