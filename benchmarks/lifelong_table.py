@@ -1,0 +1,120 @@
+"""The lifelong runs' table: normalised returns, retention and BWT at equal bytes.
+
+Reads the results.json of finished `runners.lifelong` runs and a references.json
+(`--mode=references`), normalises every seed's return matrix between its random
+policy and the single-game references, and prints one markdown row per run:
+transitions held, bits per frame, final mean normalised return (retention over all
+games after the last cycle), the mean normalised return of each game in its own
+phase, BWT, each game's final raw return, and training speed.
+
+Usage (from the repository root):
+    python -m benchmarks.lifelong_table --workdirs=runs/minatar_real,runs/minatar_rec \
+        --references=runs/minatar_ref/references.json [--output=lifelong.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+
+import numpy as np
+
+from agents.lifelong import results
+
+
+def _load(path: str) -> dict:
+    if not os.path.exists(path):
+        raise SystemExit(f"error: expected {path}; finish the run first")
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def run_row(run: dict, references: dict[str, float]) -> dict:
+    """Per-seed normalised summaries of one run, and their mean and std."""
+    seeds = run["seeds"]
+    games = seeds[0]["games"]
+    summaries = []
+    for seed in seeds:
+        normalised = results.normalise(
+            np.asarray(seed["return_matrix"]),
+            seed["random_returns"],
+            [references[g] for g in games],
+        )
+        if normalised is None:
+            raise SystemExit("error: expected references for every game")
+        summaries.append(results.summary(normalised, seed["phase_games"]))
+    finals = np.asarray([s["final_returns"] for s in seeds])
+    return {
+        "footprint": run["footprint"],
+        "seeds": [s["seed"] for s in seeds],
+        "normalised": {
+            key: {
+                "mean": float(np.mean([s[key] for s in summaries])),
+                "std": float(np.std([s[key] for s in summaries])),
+            }
+            for key in summaries[0]
+        },
+        "final_returns": dict(zip(games, finals.mean(0).tolist(), strict=True)),
+        "random_returns": dict(
+            zip(games, np.mean([s["random_returns"] for s in seeds], 0).tolist(), strict=True)
+        ),
+        "train_steps_per_second": float(np.mean([s["train_steps_per_second"] for s in seeds])),
+        "wall_seconds_per_seed": float(np.mean([s["wall_seconds"] for s in seeds])),
+    }
+
+
+def markdown(rows: dict[str, dict], references: dict[str, float]) -> str:
+    """The table, one row per run, then the random and reference rows."""
+    games = list(next(iter(rows.values()))["final_returns"])
+    head = "| run | transitions held | bits a frame | final (retention) | in phase | BWT | "
+    head += " | ".join(games) + " | steps/s | min/seed |"
+    lines = [head, "|---" * (head.count("|") - 1) + "|"]
+    for name, row in rows.items():
+        n, f = row["normalised"], row["footprint"]
+
+        def pm(key: str, n: dict = n) -> str:
+            return f"{n[key]['mean']:.2f} ± {n[key]['std']:.2f}"
+
+        cells = [
+            f"{name} (seeds {','.join(map(str, row['seeds']))})",
+            f"{f['capacity_transitions']:,}",
+            str(f["bits_per_frame"]),
+            pm("final_mean"),
+            pm("in_phase_mean"),
+            f"{n['bwt']['mean']:+.2f} ± {n['bwt']['std']:.2f}",
+            *(f"{row['final_returns'][g]:.2f}" for g in games),
+            f"{row['train_steps_per_second']:.0f}",
+            f"{row['wall_seconds_per_seed'] / 60:.1f}",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    random = next(iter(rows.values()))["random_returns"]
+    blank = " | ".join([""] * 5)
+    lines.append(f"| random policy | {blank} | " + " | ".join(f"{random[g]:.2f}" for g in games)
+                 + " | | |")  # fmt: skip
+    lines.append(f"| single-game reference | {blank} | "
+                 + " | ".join(f"{references[g]:.2f}" for g in games) + " | | |")  # fmt: skip
+    return "\n".join(lines)
+
+
+def main() -> None:
+    """Prints the table and writes the JSON."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workdirs", required=True)
+    parser.add_argument("--references", required=True)
+    parser.add_argument("--output", default="lifelong_table.json")
+    args = parser.parse_args()
+    references = _load(args.references)
+    rows = {
+        os.path.basename(os.path.normpath(w)): run_row(
+            _load(os.path.join(w, "results.json")), references
+        )
+        for w in args.workdirs.split(",")
+    }
+    with open(args.output, "w", encoding="utf-8") as f:
+        json.dump({"rows": rows, "references": references}, f, indent=2)
+    print(markdown(rows, references))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,36 @@
+"""benchmarks.lifelong_table: normalised summaries of finished lifelong runs."""
+
+import pytest
+
+from benchmarks import lifelong_table
+
+
+def _seed(seed, matrix):
+    return {
+        "seed": seed,
+        "games": ["a", "b"],
+        "phase_games": [0, 1],
+        "return_matrix": matrix,
+        "random_returns": [1.0, 0.0],
+        "final_returns": matrix[-1],
+        "train_steps_per_second": 100.0,
+        "wall_seconds": 120.0,
+    }
+
+
+def test_rows_normalise_each_seed_then_average():
+    run = {
+        "footprint": {"capacity_transitions": 10, "bits_per_frame": 80},
+        "seeds": [_seed(0, [[3.0, 0.0], [1.0, 2.0]]), _seed(1, [[5.0, 0.0], [3.0, 4.0]])],
+    }
+    references = {"a": 5.0, "b": 4.0}
+    row = lifelong_table.run_row(run, references)
+    # seed 0: final (0 + 0.5) / 2, in phase (0.5 + 0.5) / 2, BWT (0 - 0.5 + 0) / 2
+    # seed 1: final (0.5 + 1) / 2, in phase (1 + 1) / 2, BWT (0.5 - 1 + 0) / 2
+    assert row["normalised"]["final_mean"]["mean"] == pytest.approx((0.25 + 0.75) / 2)
+    assert row["normalised"]["in_phase_mean"]["mean"] == pytest.approx((0.5 + 1.0) / 2)
+    assert row["normalised"]["bwt"]["mean"] == pytest.approx((-0.25 - 0.25) / 2)
+    assert row["final_returns"] == {"a": 2.0, "b": 3.0}
+    table = lifelong_table.markdown({"rec": row}, references)
+    assert "| rec (seeds 0,1) | 10 | 80 | 0.50 ± 0.25 |" in table
+    assert "single-game reference" in table and "| 5.00 | 4.00 |" in table
