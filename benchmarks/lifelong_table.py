@@ -2,7 +2,9 @@
 
 Reads the results.json of finished `runners.lifelong` runs and a references.json
 (`--mode=references`), normalises every seed's return matrix between its random
-policy and the single-game references, and prints one markdown row per run:
+policy and the single-game references (over the games whose reference beats a
+random policy; the others are listed and left out), and prints one markdown row
+per run:
 transitions held, bits per frame, final mean normalised return (retention over all
 games after the last cycle), the mean normalised return of each game in its own
 phase, BWT, each game's final raw return, and training speed.
@@ -30,24 +32,38 @@ def _load(path: str) -> dict:
         return json.load(f)
 
 
-def run_row(run: dict, references: dict[str, float]) -> dict:
-    """Per-seed normalised summaries of one run, and their mean and std."""
+def learned_games(runs: list[dict], references: dict[str, float]) -> list[str]:
+    """The games whose single-game reference beats every seed's random policy."""
+    games = runs[0]["seeds"][0]["games"]
+    return [
+        g
+        for i, g in enumerate(games)
+        if all(references[g] > s["random_returns"][i] for r in runs for s in r["seeds"])
+    ]
+
+
+def run_row(run: dict, references: dict[str, float], learned: list[str]) -> dict:
+    """Per-seed normalised summaries of one run over the learned games, mean and std."""
     seeds = run["seeds"]
     games = seeds[0]["games"]
+    columns = [games.index(g) for g in learned]
+    remap = {c: i for i, c in enumerate(columns)}
     summaries = []
     for seed in seeds:
         normalised = results.normalise(
-            np.asarray(seed["return_matrix"]),
-            seed["random_returns"],
-            [references[g] for g in games],
+            np.asarray(seed["return_matrix"])[:, columns],
+            [seed["random_returns"][c] for c in columns],
+            [references[g] for g in learned],
         )
         if normalised is None:
             raise SystemExit("error: expected references for every game")
-        summaries.append(results.summary(normalised, seed["phase_games"]))
+        played = [remap.get(g, -1) for g in seed["phase_games"]]
+        summaries.append(results.summary(normalised, played))
     finals = np.asarray([s["final_returns"] for s in seeds])
     return {
         "footprint": run["footprint"],
         "seeds": [s["seed"] for s in seeds],
+        "normalised_games": learned,
         "normalised": {
             key: {
                 "mean": float(np.mean([s[key] for s in summaries])),
@@ -105,15 +121,21 @@ def main() -> None:
     parser.add_argument("--output", default="lifelong_table.json")
     args = parser.parse_args()
     references = _load(args.references)
-    rows = {
-        os.path.basename(os.path.normpath(w)): run_row(
-            _load(os.path.join(w, "results.json")), references
-        )
+    runs = {
+        os.path.basename(os.path.normpath(w)): _load(os.path.join(w, "results.json"))
         for w in args.workdirs.split(",")
     }
+    learned = learned_games(list(runs.values()), references)
+    if not learned:
+        raise SystemExit("error: no game's reference beats its random policy")
+    rows = {name: run_row(run, references, learned) for name, run in runs.items()}
     with open(args.output, "w", encoding="utf-8") as f:
         json.dump({"rows": rows, "references": references}, f, indent=2)
     print(markdown(rows, references))
+    left_out = [g for g in next(iter(runs.values()))["seeds"][0]["games"] if g not in learned]
+    if left_out:
+        print(f"\nNormalised over {', '.join(learned)}; left out (the single-game agent "
+              f"did not beat a random policy): {', '.join(left_out)}")  # fmt: skip
 
 
 if __name__ == "__main__":

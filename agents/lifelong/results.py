@@ -51,12 +51,16 @@ def phase_games(games: Sequence[str], cycles: int) -> list[int]:
 
 
 def summary(matrix: np.ndarray, played: Sequence[int]) -> dict[str, float]:
-    """final mean, BWT and the mean in-phase value of a [P, G] matrix."""
+    """final mean, BWT and the mean in-phase value of a [P, G] matrix.
+
+    A phase whose entry in `played` is negative trained a game that is not a
+    column here (one left out of the normalisation); it still counts as time.
+    """
     matrix = np.asarray(matrix, float)
-    last_phase = {g: p for p, g in enumerate(played)}
+    last_phase = {g: p for p, g in enumerate(played) if g >= 0}
     final = matrix[-1]
     bwt = [final[g] - matrix[p, g] for g, p in last_phase.items()]
-    learned = [matrix[p, g] for p, g in enumerate(played)]
+    learned = [matrix[p, g] for p, g in enumerate(played) if g >= 0]
     return {
         "final_mean": float(final.mean()),
         "bwt": float(np.mean(bwt)),

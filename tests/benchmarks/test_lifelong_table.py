@@ -24,7 +24,8 @@ def test_rows_normalise_each_seed_then_average():
         "seeds": [_seed(0, [[3.0, 0.0], [1.0, 2.0]]), _seed(1, [[5.0, 0.0], [3.0, 4.0]])],
     }
     references = {"a": 5.0, "b": 4.0}
-    row = lifelong_table.run_row(run, references)
+    assert lifelong_table.learned_games([run], references) == ["a", "b"]
+    row = lifelong_table.run_row(run, references, ["a", "b"])
     # seed 0: final (0 + 0.5) / 2, in phase (0.5 + 0.5) / 2, BWT (0 - 0.5 + 0) / 2
     # seed 1: final (0.5 + 1) / 2, in phase (1 + 1) / 2, BWT (0.5 - 1 + 0) / 2
     assert row["normalised"]["final_mean"]["mean"] == pytest.approx((0.25 + 0.75) / 2)
@@ -34,3 +35,16 @@ def test_rows_normalise_each_seed_then_average():
     table = lifelong_table.markdown({"rec": row}, references)
     assert "| rec (seeds 0,1) | 10 | 80 | 0.50 ± 0.25 |" in table
     assert "single-game reference" in table and "| 5.00 | 4.00 |" in table
+
+
+def test_games_the_reference_does_not_learn_are_left_out_of_the_normalisation():
+    run = {
+        "footprint": {"capacity_transitions": 10, "bits_per_frame": 80},
+        "seeds": [_seed(0, [[3.0, 0.0], [1.0, 2.0]])],
+    }
+    references = {"a": 5.0, "b": 0.0}  # b's reference is no better than random (0)
+    assert lifelong_table.learned_games([run], references) == ["a"]
+    row = lifelong_table.run_row(run, references, ["a"])
+    assert row["normalised"]["final_mean"]["mean"] == pytest.approx(0.0)  # (1 - 1) / 4
+    assert row["normalised"]["in_phase_mean"]["mean"] == pytest.approx(0.5)  # phase 0 only
+    assert row["normalised"]["bwt"]["mean"] == pytest.approx(-0.5)
