@@ -20,6 +20,9 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
 import zstandard

@@ -20,6 +20,8 @@ import argparse
 import json
 import os
 
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
 import numpy as np
 
 from agents.lifelong import results
