@@ -237,20 +237,22 @@ def test_the_loss_is_huber_on_the_double_dqn_target():
     agent.target_network.set_weights(
         [rng.normal(size=w.shape).astype(np.float32) for w in agent.q_network.get_weights()]
     )
-    _step(agent, learn=False, seed=7)  # the learn step below stores the same transition
     batch = _transitions(1, seed=7)
+    batch["action"] %= 2
+    batch["game"][:] = 0
+    batch["discount"][:] = 1.0
+    step = {k: tf.constant(v) for k, v in batch.items()}
+    agent.step(step, tf.constant(0.5), tf.constant(False))  # store it; then learn on it
     obs, next_obs = batch["obs"].astype(np.float32), batch["next_obs"].astype(np.float32)
     online = agent.q_network(next_obs).numpy()[0]
     target = agent.target_network(next_obs).numpy()[0]
-    action = int(batch["action"][0] % 2)
-    q_sa = agent.q_network(obs).numpy()[0][action]
-    bootstrap = 0.5 * batch["discount"][0]
-    double = batch["reward"][0] + bootstrap * target[np.argmax(online)]
-    vanilla = batch["reward"][0] + bootstrap * target.max()
-    loss = float(_step(agent, seed=7)["loss"])
+    assert np.argmax(online) != np.argmax(target)  # so Double DQN and DQN differ here
+    q_sa = agent.q_network(obs).numpy()[0][batch["action"][0]]
+    double = batch["reward"][0] + 0.5 * target[np.argmax(online)]
+    vanilla = batch["reward"][0] + 0.5 * target.max()
+    loss = float(agent.step(step, tf.constant(0.5), tf.constant(True))["loss"])
     assert loss == pytest.approx(_huber(double - q_sa), rel=1e-5)
-    if np.argmax(online) != np.argmax(target) and batch["discount"][0]:
-        assert loss != pytest.approx(_huber(vanilla - q_sa), rel=1e-5)
+    assert loss != pytest.approx(_huber(vanilla - q_sa), rel=1e-5)
 
 
 # ----------------------------------------------------------------------- runs
