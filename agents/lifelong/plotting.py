@@ -25,7 +25,8 @@ import numpy as np
 
 def is_lifelong(results: dict) -> bool:
     """Whether a results.json came from `agents.lifelong.run`."""
-    return "return_matrix" in (results.get("seeds") or [{}])[0]
+    first = (results.get("seeds") or [None])[0]  # continual runs list seed numbers
+    return isinstance(first, dict) and "return_matrix" in first
 
 
 def _matrices(results: dict) -> tuple[np.ndarray, str]:

@@ -338,3 +338,13 @@ def test_atari_games_give_stacked_84x84_frames_and_a_short_run_learns_from_codes
     )
     out = lifelong.run(config, str(tmp_path), progress=False)
     assert out["footprint"]["bits_per_frame"] == 64 and out["seeds"][0]["env_steps"] == 40
+
+
+def test_runs_plot_as_return_curves_and_matrices(tmp_path):
+    from agents import plotting
+
+    config = _config(games=(tiny_envs.CUE, tiny_envs.SWAP), steps_per_phase=30)
+    lifelong.run(config, str(tmp_path / "a"), progress=False)
+    path = plotting.plot_runs([str(tmp_path / "a")], str(tmp_path / "plot.png"))
+    assert os.path.getsize(path) > 10_000
+    assert plotting.load_results(str(tmp_path / "a"))["seeds"][0]["phase_games"] == [0, 1]

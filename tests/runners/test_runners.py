@@ -18,7 +18,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 ALL_FLAGFILES = sorted(
     glob.glob(os.path.join(REPO, "runners", "configs", "**", "*.flags"), recursive=True)
 )
-LIFELONG_NAMES = ("minatar_cycle.flags", "atari_cycle.flags")  # runners.lifelong's
+LIFELONG_NAMES = ("atari_cycle.flags", "minatar_cycle.flags", "minatar_pair.flags")
 FLAGFILES = [p for p in ALL_FLAGFILES if os.path.basename(p) not in LIFELONG_NAMES]
 LIFELONG_FLAGFILES = [p for p in ALL_FLAGFILES if os.path.basename(p) in LIFELONG_NAMES]
 
@@ -232,12 +232,13 @@ def test_plot_tells_runs_of_the_same_method_apart():
 def test_the_lifelong_flagfiles_parse_into_valid_configs(tmp_path, monkeypatch):
     assert [os.path.basename(p) for p in LIFELONG_FLAGFILES] == sorted(LIFELONG_NAMES)
     monkeypatch.chdir(tmp_path)
-    minatar, atari = (
+    atari, minatar, pair = (
         lifelong_runner.config_from_flagfile(
             os.path.join(REPO, "runners", "configs", name), "--seeds=0,1"
         )
         for name in LIFELONG_NAMES
     )
+    assert pair.games == ("breakout", "space_invaders") and pair.cycles == 3
     assert minatar.games == ("breakout", "space_invaders", "freeway", "asterix", "seaquest")
     assert minatar.memory_bytes == 1_000_000 and minatar.seeds == (0, 1)
     assert atari.agent.network == "nature" and atari.codec.codec == "conv"
