@@ -26,6 +26,8 @@ from typing import Any
 
 from absl import flags
 
+from runners import flagfiles
+
 _DEFINE: dict[type, Callable[..., flags.FlagHolder[Any]]] = {
     int: flags.DEFINE_integer,
     float: flags.DEFINE_float,
@@ -151,3 +153,38 @@ def _attribute_docs(docstring: str, section: str = "Attributes") -> dict[str, st
         elif inside and current and line.startswith("        "):
             docs[current] += " " + line.strip()
     return docs
+
+
+def flagfile_config(
+    flag_values: flags.FlagValues,
+    program: str,
+    path: str,
+    extra: Iterable[str],
+    build: Callable[[], Any],
+) -> Any:
+    """Parses `--flagfile=path` and extra into flag_values, builds a config, unparses.
+
+    For scripts and tests that build a run from a flagfile without running `main`.
+
+    Args:
+        flag_values: the program's flags (absl's FLAGS or its own namespace).
+        program: argv[0].
+        path: the flagfile.
+        extra: more flags.
+        build: makes the config from the parsed flags.
+
+    Returns:
+        What build returns.
+    """
+    flag_values.unparse_flags()
+    try:
+        flag_values(flagfiles.expand([program, f"--flagfile={path}", "--workdir=unused", *extra]))
+        return build()
+    finally:
+        flag_values.unparse_flags()
+
+
+def given_flags(flag_values: flags.FlagValues, holders: Iterable[flags.FlagHolder]) -> str:
+    """The holders' flags that are set, one `--name=value` a line."""
+    lines = [flag_values[h.name].serialize() for h in holders if h.value is not None]
+    return "\n".join(lines) + "\n"

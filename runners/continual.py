@@ -27,7 +27,7 @@ from agents import continual, models
 from agents.learners import LEARNERS
 from agents.stores import STORES
 from recollect import datasets
-from runners import config_flags, flagfiles, program
+from runners import config_flags, program
 
 FLAGS = flags.FLAGS
 
@@ -131,23 +131,16 @@ def config_from_flags() -> continual.ContinualConfig:
 
 
 def config_from_flagfile(path: str, *extra: str) -> continual.ContinualConfig:
-    """The config that `--flagfile=path` and `extra` flags describe (FLAGS left unparsed).
+    """The config that `--flagfile=path` and `extra` flags describe (flags left unparsed).
 
     For scripts and tests that build a run from a flagfile without running `main`.
     """
-    FLAGS.unparse_flags()
-    try:
-        FLAGS(flagfiles.expand(["continual", f"--flagfile={path}", "--workdir=unused", *extra]))
-        return config_from_flags()
-    finally:
-        FLAGS.unparse_flags()
+    return config_flags.flagfile_config(FLAGS, "continual", path, extra, config_from_flags)
 
 
 def given_flags() -> str:
     """The flags of this program that are set, one `--name=value` a line."""
-    holders = [*_RUN_FLAGS, *_PART_FLAGS.values()]
-    lines = [FLAGS[h.name].serialize() for h in holders if h.value is not None]
-    return "\n".join(lines) + "\n"
+    return config_flags.given_flags(FLAGS, [*_RUN_FLAGS, *_PART_FLAGS.values()])
 
 
 def main(argv: list[str]) -> None:

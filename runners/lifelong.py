@@ -28,7 +28,7 @@ from absl import app, flags, logging
 from agents import lifelong
 from agents.continual.loop import RunInterrupted
 from agents.lifelong import config as lifelong_config
-from runners import config_flags, flagfiles, program
+from runners import config_flags, program
 
 _FLAGS = flags.FlagValues()  # its own namespace: runners.continual has flags of these names
 _DEFAULT = lifelong.LifelongConfig()
@@ -164,20 +164,16 @@ def config_from_flags() -> lifelong.LifelongConfig:
 
 
 def config_from_flagfile(path: str, *extra: str) -> lifelong.LifelongConfig:
-    """The config that `--flagfile=path` and `extra` flags describe (FLAGS left unparsed)."""
-    _FLAGS.unparse_flags()
-    try:
-        _FLAGS(flagfiles.expand(["lifelong", f"--flagfile={path}", "--workdir=unused", *extra]))
-        return config_from_flags()
-    finally:
-        _FLAGS.unparse_flags()
+    """The config that `--flagfile=path` and `extra` flags describe (flags left unparsed).
+
+    For scripts and tests that build a run from a flagfile without running `main`.
+    """
+    return config_flags.flagfile_config(_FLAGS, "lifelong", path, extra, config_from_flags)
 
 
 def given_flags() -> str:
     """The flags of this program that are set, one `--name=value` a line."""
-    holders = [*_RUN_FLAGS, *_PART_FLAGS.values()]
-    lines = [_FLAGS[h.name].serialize() for h in holders if h.value is not None]
-    return "\n".join(lines) + "\n"
+    return config_flags.given_flags(_FLAGS, [*_RUN_FLAGS, *_PART_FLAGS.values()])
 
 
 def read_references(path: str | None) -> dict[str, float] | None:
