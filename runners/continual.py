@@ -18,10 +18,9 @@ store does not use is ignored, so flagfiles can build on each other.
 from __future__ import annotations
 
 import os
-import sys
 from typing import Any
 
-from absl import app, flags, logging
+from absl import flags
 
 from agents import continual, models
 from agents.learners import LEARNERS
@@ -145,17 +144,9 @@ def given_flags() -> str:
 
 def main(argv: list[str]) -> None:
     """Runs the configured continual learner and prints its retention."""
-    if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-    logging.set_verbosity(logging.WARNING)
-    workdir = _WORKDIR.value
-    if workdir is None:
-        raise app.UsageError("Expected --workdir. Received: none")
-    try:
-        config = config_from_flags()
-    except ValueError as error:
-        raise app.UsageError(str(error)) from error
-    try:
+    config, workdir = program.start(argv, _WORKDIR.value, config_from_flags)
+
+    def execute() -> str:
         results = continual.run(
             config,
             workdir,
@@ -164,13 +155,9 @@ def main(argv: list[str]) -> None:
             cache_dir=_CACHE_DIR.value,
             files={"flags.txt": given_flags()},
         )
-    except continual.RunInterrupted as stop:
-        print(f"\n{stop}", file=sys.stderr)
-        sys.exit(128 + stop.signal_number)
-    except (ValueError, FileNotFoundError, FloatingPointError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
-    print(summary_line(results, workdir))
+        return summary_line(results, workdir)
+
+    program.finish(execute)
 
 
 def summary_line(results: dict, workdir: str) -> str:

@@ -20,13 +20,11 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from typing import Any
 
-from absl import app, flags, logging
+from absl import flags
 
 from agents import lifelong
-from agents.continual.loop import RunInterrupted
 from agents.lifelong import config as lifelong_config
 from runners import config_flags, program
 
@@ -231,24 +229,8 @@ def summary_line(results: dict, workdir: str) -> str:
 
 def main(argv: list[str]) -> None:
     """Runs the configured lifelong agent and prints its final returns."""
-    if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-    logging.set_verbosity(logging.WARNING)
-    workdir = _WORKDIR.value
-    if workdir is None:
-        raise app.UsageError("Expected --workdir. Received: none")
-    try:
-        config = config_from_flags()
-    except ValueError as error:
-        raise app.UsageError(str(error)) from error
-    try:
-        print(_execute(config, workdir))
-    except RunInterrupted as stop:
-        print(f"\n{stop}", file=sys.stderr)
-        sys.exit(128 + stop.signal_number)
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
+    config, workdir = program.start(argv, _WORKDIR.value, config_from_flags)
+    program.finish(lambda: _execute(config, workdir))
 
 
 if __name__ == "__main__":

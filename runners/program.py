@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from typing import Any
 
-from absl import app, flags
+from absl import app, flags, logging
 
+from agents.continual.loop import RunInterrupted
 from runners import flagfiles
 
 HELP_FLAGS = frozenset({"--help", "-h", "-?", "--helpshort", "--helpfull", "--helpxml"})
@@ -65,3 +67,40 @@ def _own_parser(flag_values: flags.FlagValues) -> Callable[[list[str]], list[str
             sys.exit(f"error: {error}")
 
     return parse
+
+
+def start(argv: list[str], workdir: str | None, make_config: Callable[[], Any]) -> tuple[Any, str]:
+    """A runner main's first steps: no stray arguments, quiet logs, --workdir, a config.
+
+    Returns:
+        (the config make_config builds, the work directory).
+
+    Raises:
+        app.UsageError: on stray arguments, no --workdir, or a bad setting.
+    """
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    logging.set_verbosity(logging.WARNING)
+    if workdir is None:
+        raise app.UsageError("Expected --workdir. Received: none")
+    try:
+        return make_config(), workdir
+    except ValueError as error:
+        raise app.UsageError(str(error)) from error
+
+
+def finish(execute: Callable[[], str]) -> None:
+    """Prints the line execute() returns; a stopped run exits 128 + its signal, a refused one 2.
+
+    Raises:
+        SystemExit: when the run was stopped (after its checkpoint) or refused.
+    """
+    try:
+        line = execute()
+    except RunInterrupted as stop:
+        print(f"\n{stop}", file=sys.stderr)
+        sys.exit(128 + stop.signal_number)
+    except (ValueError, FileNotFoundError, FloatingPointError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
+    print(line)
