@@ -66,13 +66,7 @@ def run_row(run: dict, references: dict[str, float], learned: list[str]) -> dict
         "footprint": run["footprint"],
         "seeds": [s["seed"] for s in seeds],
         "normalised_games": learned,
-        "normalised": {
-            key: {
-                "mean": float(np.mean([s[key] for s in summaries])),
-                "std": float(np.std([s[key] for s in summaries])),
-            }
-            for key in summaries[0]
-        },
+        "normalised": {key: results.mean_std([s[key] for s in summaries]) for key in summaries[0]},
         "final_returns": dict(zip(games, finals.mean(0).tolist(), strict=True)),
         "random_returns": dict(
             zip(games, np.mean([s["random_returns"] for s in seeds], 0).tolist(), strict=True)

@@ -117,9 +117,8 @@ class RealTransitions(tf.Module):
     ) -> None:
         super().__init__(name="real_transitions")
         self.obs_shape, self.binary, self.num_games = tuple(obs_shape), bool(binary), num_games
-        values = math.prod(obs_shape)
-        self.frame_bytes = bits.code_bytes(values, 2) if binary else values
-        self.bits_per_frame = values if binary else 8 * values
+        self.frame_bytes = self.frame_bytes_of(obs_shape, binary)
+        self.bits_per_frame = math.prod(obs_shape) * (1 if binary else 8)
         self.fifo = policy == "fifo"
         ring = {"ring": Field((), "int32", 1)} if self.fifo else {}
         self.bytes_per_transition = self.transition_bytes(obs_shape, binary, fifo=self.fifo)
@@ -140,11 +139,17 @@ class RealTransitions(tf.Module):
         )
 
     @staticmethod
-    def transition_bytes(obs_shape: tuple[int, ...], binary: bool, *, fifo: bool = False) -> int:
-        """Bytes of one stored transition: two frames and the side fields."""
+    def frame_bytes_of(obs_shape: tuple[int, ...], binary: bool) -> int:
+        """Bytes of one stored frame: 1 bit a value when binary, else 1 byte."""
         values = math.prod(obs_shape)
-        frame_bytes = bits.code_bytes(values, 2) if binary else values
-        return 2 * frame_bytes + SIDE_BYTES + (4 if fifo else 0)
+        return bits.code_bytes(values, 2) if binary else values
+
+    @classmethod
+    def transition_bytes(
+        cls, obs_shape: tuple[int, ...], binary: bool, *, fifo: bool = False
+    ) -> int:
+        """Bytes of one stored transition: two frames and the side fields."""
+        return 2 * cls.frame_bytes_of(obs_shape, binary) + SIDE_BYTES + (4 if fifo else 0)
 
     def _pack(self, frames: tf.Tensor) -> tf.Tensor:
         flat = tf.reshape(frames, [-1, math.prod(self.obs_shape)])
@@ -205,10 +210,6 @@ class RealTransitions(tf.Module):
             "obs": self._unpack(items["obs"]),
             "next_obs": self._unpack(items["next_obs"]),
         }
-
-    def game_size(self, game: tf.Tensor) -> tf.Tensor:
-        """int64 []: transitions of one game stored."""
-        return self.buffer.task_size(game)
 
     def stabilize(self, newest: tf.Tensor, batch: dict[str, tf.Tensor], own: int) -> tf.Tensor:
         """Raw frames need no codec: returns 0."""

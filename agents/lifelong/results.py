@@ -104,14 +104,15 @@ def aggregate(seeds: Sequence[dict]) -> dict:
     for block in ("raw", "normalised"):
         if all(block in s for s in seeds):
             keys = seeds[0][block]
-            out[block] = {k: _mean_std([s[block][k] for s in seeds]) for k in keys}
+            out[block] = {k: mean_std([s[block][k] for s in seeds]) for k in keys}
     finals = np.asarray([s["final_returns"] for s in seeds], float)
     out["final_returns"] = {
-        game: _mean_std(finals[:, g]) for g, game in enumerate(seeds[0]["games"])
+        game: mean_std(finals[:, g]) for g, game in enumerate(seeds[0]["games"])
     }
     return out
 
 
-def _mean_std(values: Sequence[float] | np.ndarray) -> dict[str, float]:
+def mean_std(values: Sequence[float] | np.ndarray) -> dict[str, float]:
+    """{"mean", "std"} of values (population std, ddof=0)."""
     array = np.asarray(values, float)
     return {"mean": float(array.mean()), "std": float(array.std())}
