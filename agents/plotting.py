@@ -22,6 +22,7 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
 from agents.lifelong import plotting as lifelong_plotting
 
@@ -143,7 +144,8 @@ def plot_drift(workdirs: list[str], output: str) -> str:
         colours = _drift_panel(axis, results)
         axis.set_title(f"{name} (n={len(results['seeds'])})", fontsize=8)
     if colours is not None:
-        figure.colorbar(colours, ax=axes[0].tolist(), label="write task", shrink=0.8)
+        bar = figure.colorbar(colours, ax=axes[0].tolist(), label="write task", shrink=0.8)
+        bar.ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
     figure.savefig(output, dpi=120)
     plt.close(figure)
@@ -166,4 +168,5 @@ def _drift_panel(axis: plt.Axes, results: dict) -> matplotlib.cm.ScalarMappable:
     axis.set_xlabel("tasks trained")
     axis.set_ylabel("L1 distortion of the task's codes")
     axis.set_xlim(-0.3, num_tasks + 0.3)
+    axis.xaxis.set_major_locator(MaxNLocator(integer=True))
     return matplotlib.cm.ScalarMappable(norm, colours)
