@@ -1,7 +1,14 @@
-"""Figures of continual runs: retention bars and accuracy-matrix heat maps.
+"""Figures of continual runs: retention bars, accuracy-matrix heat maps, code drift.
 
 Where this sits: reads the results.json that `agents.continual.run` writes;
 `runners/plot.py` is its command line.
+
+```
+plot_runs    retention (mean +- std over seeds) per run; seed 0's accuracy matrix per run
+plot_drift   one panel per run with a drift probe: one curve per write task j, the
+             L1 distortion of task j's probe codes after each task trained (mean over
+             seeds), from its at-write value (hollow marker at x = j)
+```
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
 from agents.lifelong import plotting as lifelong_plotting
 
@@ -97,3 +105,68 @@ def plot_runs(workdirs: list[str], output: str) -> str:
     figure.savefig(output, dpi=120)
     plt.close(figure)
     return output
+
+
+def plot_drift(workdirs: list[str], output: str) -> str:
+    """Writes a PNG of code drift (the paper's Figure 5) for runs made with a drift probe.
+
+    One panel per run. Curve j: the mean over seeds of the L1 distortion of task
+    j's probe codes decoded after 1, 2, ... tasks trained, drawn from x = j + 1 on;
+    a dashed segment joins it to the hollow marker at x = j, their distortion when
+    they were written (while task j was trained).
+
+    Args:
+        workdirs: run directories, each with a results.json of a run with
+            `--drift_probe_items` > 0.
+        output: the PNG path.
+
+    Returns:
+        output.
+
+    Raises:
+        ValueError: if the list is empty or a run has no drift measurements.
+    """
+    if not workdirs:
+        raise ValueError("Expected at least one workdir. Received: none")
+    runs = [load_results(w) for w in workdirs]
+    for results, workdir in zip(runs, workdirs, strict=True):
+        if "drift_matrix_mean" not in results:
+            raise ValueError(
+                "Expected runs made with --drift_probe_items > 0. Received: no drift "
+                f"measurements in {os.path.join(workdir, 'results.json')}"
+            )
+    count = len(runs)
+    figure, axes = plt.subplots(
+        1, count, figsize=(1.5 + 4.2 * count, 3.6), squeeze=False, layout="constrained"
+    )
+    colours = None
+    for axis, results, name in zip(axes[0], runs, run_names(runs, workdirs), strict=True):
+        colours = _drift_panel(axis, results)
+        axis.set_title(f"{name} (n={len(results['seeds'])})", fontsize=8)
+    if colours is not None:
+        bar = figure.colorbar(colours, ax=axes[0].tolist(), label="write task", shrink=0.8)
+        bar.ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
+    figure.savefig(output, dpi=120)
+    plt.close(figure)
+    return output
+
+
+def _drift_panel(axis: plt.Axes, results: dict) -> matplotlib.cm.ScalarMappable:
+    """Draws one run's drift curves on axis; returns the write-task colour scale."""
+    matrix = np.asarray(results["drift_matrix_mean"], dtype=np.float64)  # None -> nan
+    at_write = np.asarray(results["drift_at_write_mean"], dtype=np.float64)
+    num_tasks = len(matrix)
+    colours, norm = matplotlib.colormaps["viridis"], plt.Normalize(0, max(num_tasks - 1, 1))
+    for task in range(num_tasks):
+        colour = colours(norm(task))
+        trained = np.arange(task + 1, num_tasks + 1)
+        later = matrix[task:, task]
+        axis.plot(trained, later, color=colour, marker="o", ms=2.5, lw=1.2)
+        axis.plot([task, task + 1], [at_write[task], later[0]], color=colour, ls="--", lw=0.8)
+        axis.plot(task, at_write[task], marker="o", ms=5, mfc="none", mec=colour)
+    axis.set_xlabel("tasks trained")
+    axis.set_ylabel("L1 distortion of the task's codes")
+    axis.set_xlim(-0.3, num_tasks + 0.3)
+    axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+    return matplotlib.cm.ScalarMappable(norm, colours)

@@ -7,6 +7,8 @@
 Writes WORKDIR/results.json (retention, BWT, FWT, mean +- std over seeds, storage
 footprint), WORKDIR/flags.txt (the flags given), CSV accuracy matrices and
 TensorBoard logs. Ctrl-C or SIGTERM checkpoint the run; --resume continues it.
+--drift_probe_items=K (recollections) also measures how the codes of each task's
+first K examples decode after every later task (drift_matrix in results.json).
 
 The learner's, the store's, the stream's and the model's settings are flags made
 from their config fields (`runners.config_flags`); `--helpfull` lists them with
@@ -61,6 +63,13 @@ _SEEDS = flags.DEFINE_list("seeds", ["0"], "Run seeds.")
 _EVAL_BATCH = flags.DEFINE_integer(
     "eval_batch_size", 2000, "Test rows per compiled evaluation call (no effect on results)."
 )
+_DRIFT_PROBE = flags.DEFINE_integer(
+    "drift_probe_items",
+    0,
+    "First training examples per task whose codes are decoded after every task to measure "
+    "code drift (Figure 5); kept outside the budget, training unchanged; 0: off. "
+    "--storage=recollections only.",
+)
 
 _LEARNER_FIELDS = {n: config_flags.dataclass_fields(c.config_class) for n, c in LEARNERS.items()}
 _STORE_FIELDS = {n: config_flags.dataclass_fields(c.config_class) for n, c in STORES.items()}
@@ -83,7 +92,7 @@ _RUN_FLAGS: list[flags.FlagHolder[Any]] = [
     _BATCH,
 ]
 _RUN_FLAGS += [_LEARNER]
-_RUN_FLAGS += [_STORAGE, _INCREMENTAL, _MODEL, _MULTI_HEAD, _SEEDS, _EVAL_BATCH]
+_RUN_FLAGS += [_STORAGE, _INCREMENTAL, _MODEL, _MULTI_HEAD, _SEEDS, _EVAL_BATCH, _DRIFT_PROBE]
 
 
 def config_from_flags() -> continual.ContinualConfig:
@@ -125,6 +134,7 @@ def config_from_flags() -> continual.ContinualConfig:
         incremental_storage=_INCREMENTAL.value,
         seeds=seeds,
         eval_batch_size=_EVAL_BATCH.value,
+        drift_probe_items=_DRIFT_PROBE.value,
         **{key: config_flags.values(_PART_FLAGS, fields) for key, fields in chosen.items()},
     )
 

@@ -12,7 +12,8 @@ results = continual.run(config, "runs/replay")   # results.json, checkpoints, CS
 
 Modules: `config` (ContinualConfig), `build` (stream, storage plan, learner),
 `loop` (run -> seed -> task), `checkpoint` (progress and checkpoints on disk),
-`results` (per-seed summaries and their aggregate).
+`results` (per-seed summaries and their aggregate), `drift` (the code-drift probe,
+`drift_probe_items`).
 """
 
 from agents.continual.build import build_learner, load_stream, plan_storage

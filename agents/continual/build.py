@@ -10,6 +10,7 @@ and which write policy that store must use.
 config --load_stream--> TaskStream
 config + stream --plan_storage--> StoragePlan | None     (None: no store)
 config + stream + plan + seed --build_learner--> model -> store -> learner
+config + stream + plan --build_drift_probe--> DriftProbe | None (None: the probe is off)
 ```
 """
 
@@ -19,9 +20,10 @@ import numpy as np
 
 from agents import models
 from agents.continual.config import ContinualConfig
+from agents.continual.drift import DriftProbe
 from agents.learners import Learner
 from agents.stores import STORES, StoragePlan
-from recollect import datasets
+from recollect import bits, datasets
 
 
 def load_stream(config: ContinualConfig, cache_dir: str | None = None) -> datasets.TaskStream:
@@ -80,4 +82,20 @@ def build_learner(
         )
     return learner_class(
         model, config=config.learner_config, store=store, task_masks=task_masks(config, stream)
+    )
+
+
+def build_drift_probe(
+    config: ContinualConfig, stream: datasets.TaskStream, plan: StoragePlan | None
+) -> DriftProbe | None:
+    """The seed's drift probe when `config.drift_probe_items` > 0 (the config checked the store)."""
+    if not config.drift_probe_items or plan is None:
+        return None
+    if plan.num_latents is None or plan.num_categories is None:
+        raise ValueError(f"Expected a plan with a code shape for the drift probe. Received: {plan}")
+    return DriftProbe(
+        num_tasks=len(stream),
+        items_per_task=config.drift_probe_items,
+        input_shape=tuple(stream.input_shape),
+        code_bytes=bits.code_bytes(plan.num_latents, plan.num_categories),
     )

@@ -4,10 +4,11 @@ Where this sits: `agents.continual.loop` makes a `SeedState` per seed, saves it
 after every task (and when asked to stop) and restores it on `--resume`.
 
 ```
-workdir/seed_<s>/progress.json        Progress: position, accuracy rows, timings,
-                                      and the name of the checkpoint it belongs to
-workdir/seed_<s>/checkpoints/ckpt-N.* tf.train.Checkpoint(learner=...): model,
-                                      optimizers, store (buffer, codec), RNG state
+workdir/seed_<s>/progress.json        Progress: position, accuracy (and drift) rows,
+                                      timings, and the name of the checkpoint it belongs to
+workdir/seed_<s>/checkpoints/ckpt-N.* tf.train.Checkpoint(learner=..., drift_probe=...):
+                                      model, optimizers, store (buffer, codec), RNG
+                                      state; the drift probe when it is on
 workdir/seed_<s>/result.json          written once the seed is finished
 ```
 
@@ -23,6 +24,7 @@ import dataclasses
 import json
 import os
 import signal
+from collections.abc import Mapping
 from types import FrameType
 from typing import Any
 
@@ -42,6 +44,10 @@ class Progress:
         steps: training steps taken so far.
         accuracy_matrix: row i: test accuracy on every task after task i.
         initial_accuracy: test accuracy of the untrained model (for FWT).
+        drift_matrix: with the drift probe on, row i: after task i, the mean L1
+            distortion of each task's probe codes decoded now (None after i).
+        drift_at_write: with the drift probe on, entry i: that distortion of task
+            i's probe codes when they were written.
         wall_seconds: time spent in this seed, over every call.
         train_seconds: time spent in `train_step`.
         checkpoint: the checkpoint this progress belongs to, relative to the seed dir.
@@ -56,6 +62,8 @@ class Progress:
     steps: int = 0
     accuracy_matrix: list[list[float]] = dataclasses.field(default_factory=list)
     initial_accuracy: list[float] | None = None
+    drift_matrix: list[list[float | None]] = dataclasses.field(default_factory=list)
+    drift_at_write: list[float | None] = dataclasses.field(default_factory=list)
     wall_seconds: float = 0.0
     train_seconds: float = 0.0
     checkpoint: str | None = None
@@ -71,14 +79,21 @@ class SeedState:
         learner: the seed's learner (a `tf.Module`: everything it tracks is saved).
         progress_class: the progress dataclass; it must have `Progress`'s
             checkpoint, checkpoint_number and checkpoint_files fields.
+        beside: more modules saved in the same checkpoint under these names (the
+            drift probe, which is not part of the learner).
     """
 
     def __init__(
-        self, directory: str, learner: tf.Module, progress_class: type[Any] = Progress
+        self,
+        directory: str,
+        learner: tf.Module,
+        progress_class: type[Any] = Progress,
+        *,
+        beside: Mapping[str, tf.Module] | None = None,
     ) -> None:
         self.directory = directory
         self.progress_path = os.path.join(directory, "progress.json")
-        self.checkpoint = tf.train.Checkpoint(learner=learner)
+        self.checkpoint = tf.train.Checkpoint(learner=learner, **(beside or {}))
         self.progress_class = progress_class
         self.progress = progress_class()
 

@@ -12,6 +12,7 @@ ContinualConfig
   learner, learner_config                          LEARNERS[learner].config_class(...)
   storage, incremental_storage, store_config       STORES[storage].config_class(...)
   batch_size, seeds, eval_batch_size               how it runs
+  drift_probe_items                                what it measures beside (agents.continual.drift)
 ```
 """
 
@@ -68,6 +69,10 @@ class ContinualConfig:
         seeds: run seeds.
         eval_batch_size: test rows per compiled call of evaluation (smaller holds
             less memory; on CPU every size gives the same accuracies).
+        drift_probe_items: first training examples per task whose codes the drift
+            probe follows (kept outside the storage budget; training is unchanged),
+            decoded after every task to measure code drift (the paper's Figure 5);
+            0: off. Needs a store that keeps codes (--storage=recollections).
     """
 
     stream: str = "mnist_rotations"
@@ -85,6 +90,7 @@ class ContinualConfig:
     store_config: Any = None
     seeds: tuple[int, ...] = (0,)
     eval_batch_size: int = 2000
+    drift_probe_items: int = 0
 
     def __post_init__(self) -> None:
         """Checks every setting and turns config mappings into the registered classes."""
@@ -160,6 +166,23 @@ class ContinualConfig:
             f"--incremental_storage > 0 for {self.learner}",
             f"incremental_storage={self.incremental_storage}",
         )
+        self._check_drift_probe()
+
+    def _check_drift_probe(self) -> None:
+        check_config(
+            _is_int(self.drift_probe_items, 0),
+            "--drift_probe_items >= 0",
+            f"drift_probe_items={self.drift_probe_items!r}",
+        )
+        keeping = sorted(name for name, store in STORES.items() if store.keeps_codes)
+        replaying = sorted(name for name, learner in LEARNERS.items() if learner.needs_store)
+        check_config(
+            self.drift_probe_items == 0 or (self.uses_store and STORES[self.storage].keeps_codes),
+            f"--drift_probe_items=0 unless a --learner among {replaying} replays from a "
+            f"store that keeps codes (--storage among {keeping})",
+            f"drift_probe_items={self.drift_probe_items}, learner={self.learner!r}, "
+            f"storage={self.storage!r}",
+        )
 
     @property
     def learner_class(self) -> type[Learner]:
@@ -181,9 +204,17 @@ class ContinualConfig:
         return cls(**values)
 
     def first_difference(self, other: Mapping[str, Any]) -> str | None:
-        """'name: this != other' for the first setting that differs from a to_dict; else None."""
+        """'name: this != other' for the first setting that differs from a to_dict; else None.
+
+        A setting that `other` lacks (a run made before it existed) counts as its default.
+        """
+        defaults = {
+            f.name: f.default
+            for f in dataclasses.fields(self)
+            if f.default is not dataclasses.MISSING and f.default is not None
+        }
         mine = _flatten(self.to_dict())
-        theirs = _flatten(dict(other))
+        theirs = _flatten({**defaults, **dict(other)})
         for key in sorted(set(mine) | set(theirs)):
             if mine.get(key) != theirs.get(key):
                 return f"{key}: {mine.get(key)!r} here, {theirs.get(key)!r} there"

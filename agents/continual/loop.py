@@ -11,14 +11,16 @@ run(config, workdir)                                  workdir/config.json, resul
     initial accuracy on every task (for FWT)
     for task in stream: _run_task
       for batch: learner.train_step(x, y, task)       checkpoint on SIGINT/SIGTERM
-      learner.end_task; accuracy on every task -> accuracy-matrix row; checkpoint
+                 probe.record (drift probe on)        the codes that step wrote
+      learner.end_task; accuracy on every task -> accuracy-matrix row
+      probe.measure -> drift-matrix row (drift probe on); checkpoint
     seed_result -> seed_<s>/result.json, accuracy_matrix_seed<s>.csv
   aggregate -> results.json (mean +- std over seeds, footprint, data checksums)
 ```
 
 A run killed at any point continues with `resume=True` from its last checkpoint
-(models, optimisers, store, RNG state, data position) and ends with the same
-results as an uninterrupted run.
+(models, optimisers, store, RNG state, data position, drift probe) and ends with
+the same results as an uninterrupted run.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import shutil
 import signal
 import time
 from collections.abc import Callable, Iterator
+from typing import cast
 
 import keras
 import numpy as np
@@ -40,9 +43,10 @@ import tqdm
 from agents.continual import build
 from agents.continual.checkpoint import Progress, SeedState, StopSignal, read_json, write_json
 from agents.continual.config import ContinualConfig
+from agents.continual.drift import DriftProbe
 from agents.continual.results import aggregate, seed_result, write_matrix_csv
 from agents.learners import Learner
-from agents.stores import StoragePlan
+from agents.stores import CodeStore, StoragePlan
 from recollect import datasets
 from recollect.datasets.stream import scale_pixels
 
@@ -100,7 +104,7 @@ class _Run:
 
 @dataclasses.dataclass
 class _Seed:
-    """One seed's learner, saved state, logs and clock."""
+    """One seed's learner, saved state, logs, clock and drift probe (None: off)."""
 
     seed: int
     learner: Learner
@@ -108,6 +112,11 @@ class _Seed:
     writer: tf.summary.SummaryWriter
     bar: tqdm.tqdm
     clock: Callable[[], float]
+    probe: DriftProbe | None = None
+
+    def code_store(self) -> CodeStore:
+        """The learner's store, which keeps codes when the probe is on (the config checks)."""
+        return cast(CodeStore, self.learner.store)
 
 
 def run(
@@ -190,7 +199,8 @@ def _run_seed(context: _Run, seed: int) -> dict:
     os.makedirs(directory, exist_ok=True)
     keras.utils.set_random_seed(seed)
     learner = build.build_learner(context.config, context.stream, context.plan, seed)
-    state = SeedState(directory, learner)
+    probe = build.build_drift_probe(context.config, context.stream, context.plan)
+    state = SeedState(directory, learner, beside=None if probe is None else {"drift_probe": probe})
     if context.resume:
         state.restore()
     progress = state.progress
@@ -198,9 +208,8 @@ def _run_seed(context: _Run, seed: int) -> dict:
         progress.initial_accuracy = context.evaluate(learner)
     tensorboard = os.path.join(context.workdir, "tensorboard", f"seed_{seed}")
     with _progress_bar(context, seed, progress.steps) as bar:
-        current = _Seed(
-            seed, learner, state, tf.summary.create_file_writer(tensorboard), bar, _clock(progress)
-        )
+        writer = tf.summary.create_file_writer(tensorboard)
+        current = _Seed(seed, learner, state, writer, bar, _clock(progress), probe)
         for task in range(progress.task, len(context.stream)):
             _run_task(context, current, task)
     result = seed_result(seed, progress, learner)
@@ -223,6 +232,7 @@ def _run_task(context: _Run, current: _Seed, task: int) -> None:
     current.learner.end_task(task, x_train, y_train)
     row = context.evaluate(current.learner)
     progress.accuracy_matrix.append(row)
+    _measure_drift(current, task)
     progress.task, progress.batch = task + 1, 0
     seen = float(np.mean(row[: task + 1]))
     current.bar.set_postfix(task=task, seen_acc=f"{seen:.3f}", refresh=True)
@@ -233,6 +243,20 @@ def _run_task(context: _Run, current: _Seed, task: int) -> None:
             tf.summary.scalar(f"eval/task_{j:02d}", accuracy)
     progress.wall_seconds = current.clock()
     current.state.save()
+
+
+def _measure_drift(current: _Seed, task: int) -> None:
+    """Appends the drift row after `task` and task's at-write distortion; logs the row."""
+    if current.probe is None:
+        return
+    progress = current.state.progress
+    row = current.probe.measure(current.code_store(), after_task=task)
+    progress.drift_matrix.append(row)
+    progress.drift_at_write.append(current.probe.at_write_distortion(task))
+    with current.writer.as_default(step=task):
+        for write_task, distortion in enumerate(row):
+            if distortion is not None:
+                tf.summary.scalar(f"drift/write_task_{write_task:02d}", distortion)
 
 
 def _train_batch(
@@ -247,6 +271,9 @@ def _train_batch(
             f"Training diverged (loss {loss}) at seed {current.seed}, task {task}, batch "
             f"{index}. Lower --learning_rate (or --ewc_lambda)."
         )
+    if current.probe is not None:  # before the next step changes the codec
+        first_item = index * context.config.batch_size
+        current.probe.record(current.code_store(), x, task=task, first_item=first_item)
     progress.steps += 1
     progress.batch = index + 1
     context.steps_this_call += 1

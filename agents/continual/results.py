@@ -11,6 +11,10 @@ results.json
   retention_mean/std, bwt_mean/std, fwt_mean/std    over seeds (population std)
   per_seed            [{seed, retention, bwt, fwt, accuracy_matrix, initial_accuracy,
                         wall_seconds, train_seconds, steps, footprint, ...}]
+                      with the drift probe on, also drift_matrix (row i: after task i;
+                      column j: L1 distortion of task j's probe codes; None for j > i)
+                      and drift_at_write (entry j: task j's when written)
+  drift_matrix_mean/std, drift_at_write_mean/std    over seeds (drift probe on only)
   data                the stream's name, seed, options, sha256, shape, classes
 accuracy_matrix_seed<s>.csv   row i: after task i; column j: test accuracy on task j
 ```
@@ -51,7 +55,14 @@ def seed_result(seed: int, progress: Progress, learner: Learner) -> dict[str, An
         "steps": progress.steps,
         "footprint": learner.footprint().to_dict(),
         **learner.report(),
+        **_drift(progress),
     }
+
+
+def _drift(progress: Progress) -> dict[str, Any]:
+    if not progress.drift_matrix:
+        return {}
+    return {"drift_matrix": progress.drift_matrix, "drift_at_write": progress.drift_at_write}
 
 
 def aggregate(
@@ -79,7 +90,17 @@ def aggregate(
     }
     if stream.metadata.get("angles") is not None:
         out["data"]["angles"] = stream.metadata["angles"]
+    if "drift_matrix" in per_seed[0]:
+        for name in ("drift_matrix", "drift_at_write"):
+            values = np.asarray([r[name] for r in per_seed], dtype=np.float64)  # None -> nan
+            out[f"{name}_mean"] = _with_none(np.mean(values, axis=0))
+            out[f"{name}_std"] = _with_none(np.std(values, axis=0))
     return out
+
+
+def _with_none(values: np.ndarray) -> list:
+    """A nested list of floats, None where values is nan (entries the run never measured)."""
+    return [_with_none(v) if v.ndim else None if np.isnan(v) else float(v) for v in values]
 
 
 def _mean_and_std(per_seed: list[dict[str, Any]], names: Sequence[str]) -> dict[str, Any]:

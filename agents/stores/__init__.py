@@ -11,6 +11,7 @@ RecollectionStore  RecollectionMemory: packed k-bit codes + label + task, decode
 plan(config, incremental_storage=, input_shape=) -> StoragePlan   (capacity, code shape)
 from_plan(plan, config=, input_shape=, num_classes=, num_tasks=, policy=, seed=)
 stabilize_batches   recalled batches its own stabilising uses per step (0: none)
+keeps_codes         True for recollections: codes(x) / decode_codes(codes) (a CodeStore)
 observe(x, y, task) / recall(n, task) / read_rows(rows) -> (x float32 [n, ...], y, task)
 stabilize(x, recollections) / size() / task_size(task) / footprint() -> Footprint
 ```
@@ -18,7 +19,7 @@ stabilize(x, recollections) / size() / task_size(task) / footprint() -> Footprin
 The write policy is injected: the learner says which one it needs.
 """
 
-from agents.stores.base import EpisodicStore, StoragePlan, StoreItems
+from agents.stores.base import CodeStore, EpisodicStore, StoragePlan, StoreItems
 from agents.stores.real import RealStore, RealStoreConfig
 from agents.stores.recollections import CODECS, RecollectionStore, RecollectionStoreConfig
 
@@ -30,6 +31,7 @@ STORES: dict[str, type[RealStore] | type[RecollectionStore]] = {
 __all__ = [
     "CODECS",
     "STORES",
+    "CodeStore",
     "EpisodicStore",
     "RealStore",
     "RealStoreConfig",

@@ -42,6 +42,18 @@ class EpisodicStore(Protocol):
     def footprint(self) -> Footprint: ...  # noqa: D102
 
 
+class CodeStore(EpisodicStore, Protocol):
+    """A store that keeps codes (`keeps_codes`): what a drift probe reads.
+
+    `codes` maps x float32 [B, *input_shape] to the uint8 [B, code_bytes] codes
+    `observe` writes with the codec as it is now; `decode_codes` maps such codes
+    back to float32 [B, *input_shape] with the codec as it is now.
+    """
+
+    def codes(self, x: TensorLike) -> tf.Tensor: ...  # noqa: D102
+    def decode_codes(self, codes: TensorLike) -> tf.Tensor: ...  # noqa: D102
+
+
 @dataclasses.dataclass(frozen=True)
 class StoragePlan:
     """How a budget is spent: buffer capacity and (for recollections) code shape."""

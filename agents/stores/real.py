@@ -41,6 +41,7 @@ class RealStore(tf.Module):
 
     config_class: ClassVar[type] = RealStoreConfig
     stabilize_batches: ClassVar[int] = 0
+    keeps_codes: ClassVar[bool] = False
 
     @classmethod
     def plan(

@@ -8,7 +8,9 @@ RecollectionMemory  codes uint8 [capacity, ceil(k/8)]   label int32   task int32
 Where this sits: `STORES["recollections"]`; its plan picks the code shape that fits
 the budget (`recollect.budget`), and its own stabilising uses N recalled batches per
 step (`stabilize_batches = N`). Every method works eagerly and inside the learner's
-compiled step (the memory's methods are graph-safe).
+compiled step (the memory's methods are graph-safe). It keeps codes
+(`keeps_codes`): `codes` and `decode_codes` let `agents.continual.drift` follow how
+the codes written at one time decode later.
 """
 
 from __future__ import annotations
@@ -20,7 +22,14 @@ from typing import ClassVar, cast
 import tensorflow as tf
 
 from agents.stores.base import StoragePlan, StoreItems
-from recollect import DiscreteAutoencoder, Footprint, RecollectionMemory, WritePolicy, budget
+from recollect import (
+    DiscreteAutoencoder,
+    Footprint,
+    RecollectionMemory,
+    WritePolicy,
+    bits,
+    budget,
+)
 from recollect.tensor_types import TensorLike
 
 CODECS = ("mlp", "conv")
@@ -92,6 +101,7 @@ class RecollectionStore(tf.Module):
     """
 
     config_class: ClassVar[type] = RecollectionStoreConfig
+    keeps_codes: ClassVar[bool] = True
 
     @classmethod
     def plan(
@@ -161,6 +171,11 @@ class RecollectionStore(tf.Module):
         self.memory = memory
         self.memory_optimizer = memory.optimizer
         self.stabilize_batches = int(stabilize_steps)
+        codec = memory.codec
+        input_spec = tf.TensorSpec([None, *codec.input_spec_shape], tf.float32)
+        code_spec = tf.TensorSpec([None, memory.code_bytes_per_item], tf.uint8)
+        self._codes = tf.function(self._codes_graph, input_signature=[input_spec])
+        self._decode_codes = tf.function(self._decode_codes_graph, input_signature=[code_spec])
 
     @property
     def policy(self) -> WritePolicy:
@@ -208,6 +223,36 @@ class RecollectionStore(tf.Module):
     def footprint(self) -> Footprint:
         """The memory's packed codes and codec, in bytes and raw examples."""
         return self.memory.footprint()
+
+    def codes(self, x: TensorLike) -> tf.Tensor:
+        """uint8 [B, code_bytes]: the packed codes `observe` writes for x now.
+
+        In a learner's step `observe` comes after `stabilize`, and the codec
+        changes only in the next step's `stabilize`, so right after a step these
+        are the codes it wrote for its incoming batch (a test compares them with
+        the buffer's, for replay and GEM).
+
+        Args:
+            x: float32 [B, *input_shape] in [0, 1].
+        """
+        return self._codes(tf.convert_to_tensor(x, tf.float32))
+
+    def decode_codes(self, codes: TensorLike) -> tf.Tensor:
+        """float32 [B, *input_shape] in [0, 1]: packed codes decoded by the codec as it is now.
+
+        Args:
+            codes: uint8 [B, code_bytes], as `codes` returns them.
+        """
+        return self._decode_codes(tf.convert_to_tensor(codes, tf.uint8))
+
+    def _codes_graph(self, x: tf.Tensor) -> tf.Tensor:
+        codec = self.memory.codec
+        return bits.pack_codes(codec.encode(x), codec.num_categories)
+
+    def _decode_codes_graph(self, codes: tf.Tensor) -> tf.Tensor:
+        codec = self.memory.codec
+        indices = bits.unpack_codes(codes, codec.num_latents, codec.num_categories)
+        return codec.decode_unchecked(indices)  # unpack_codes keeps indices in [0, l)
 
 
 def _plan_fixed_shape(

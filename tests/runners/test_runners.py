@@ -57,6 +57,18 @@ def test_flagfile_settings_reach_the_learner_and_store_configs(tmp_path, monkeyp
     assert ewc.learner_config.ewc_samples == 1000 and not ewc.uses_store
 
 
+def test_the_drift_probe_flag_reaches_the_config_and_needs_recollections(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    table1 = os.path.join(REPO, "runners", "configs", "table1")
+    path = os.path.join(table1, "replay_recollections_100.flags")
+    assert continual_runner.config_from_flagfile(path).drift_probe_items == 0
+    probed = continual_runner.config_from_flagfile(path, "--drift_probe_items=7")
+    assert probed.drift_probe_items == 7 and probed.storage == "recollections"
+    real = os.path.join(table1, "replay_real_100.flags")
+    with pytest.raises(ValueError, match=r"--drift_probe_items=0 unless.*storage='real'"):
+        continual_runner.config_from_flagfile(real, "--drift_probe_items=7")
+
+
 def test_a_stream_setting_the_stream_does_not_have_is_refused():
     path = os.path.join(REPO, "runners", "configs", "omniglot.flags")
     with pytest.raises(ValueError, match=r"--stream=omniglot among .*Received: --num_tasks"):
@@ -107,6 +119,7 @@ def test_continual_and_plot_runners_smoke(tmp_path, tiny_mnist):
         "--test_examples_per_task=6",
         "--batch_size=4",
         "--seeds=0,1",
+        "--drift_probe_items=3",
         "--progress=false",
         f"--workdir={workdir}",
         f"--cache_dir={tmp_path / 'cache'}",
@@ -126,10 +139,16 @@ def test_continual_and_plot_runners_smoke(tmp_path, tiny_mnist):
     again = run_module(common, REPO, {"RECOLLECT_DATA_DIR": tiny_mnist})
     assert again.returncode == 2 and "--resume" in again.stderr
 
-    png = tmp_path / "plot.png"
-    plotted = run_module(["runners.plot", f"--workdirs={workdir}", f"--output={png}"], REPO)
+    assert len(results["drift_matrix_mean"]) == 2 and len(results["drift_at_write_mean"]) == 2
+
+    png, drift_png = tmp_path / "plot.png", tmp_path / "drift.png"
+    plotted = run_module(
+        ["runners.plot", f"--workdirs={workdir}", f"--output={png}", f"--drift_output={drift_png}"],
+        REPO,
+    )
     assert plotted.returncode == 0, plotted.stderr[-3000:]
-    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for path in (png, drift_png):
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_runner_reports_bad_flags_and_missing_data(tmp_path):
