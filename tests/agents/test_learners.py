@@ -69,6 +69,7 @@ def test_registry_pairs_each_learner_with_its_config():
         (ReplayConfig, {"replay_batch_size": 0}, "--replay_batch_size"),
         (GemConfig, {"gem_memories_per_task": 0}, "--gem_memories_per_task"),
         (EwcConfig, {"ewc_samples": 0}, "--ewc_samples"),
+        (EwcConfig, {"ewc_fisher": "exact"}, "--ewc_fisher among"),
         (LwfConfig, {"lwf_temperature": 0}, "--lwf_temperature"),
         (OnlineConfig, {"steps_per_batch": 0}, "--steps_per_batch >= 1"),
         (ReplayConfig, {"steps_per_batch": -1}, "--steps_per_batch >= 1"),
@@ -296,6 +297,29 @@ def test_steps_per_batch_steps_in_one_call_equal_as_many_calls(learner_class, co
     for a, b in zip(once.model.weights, thrice.model.weights, strict=True):
         np.testing.assert_array_equal(a.numpy(), b.numpy())  # the same ops, in order
     assert thrice._train.experimental_get_tracing_count() == 1
+
+
+def test_ewc_squared_mean_gradient_fisher_is_gems_and_its_penalty_has_no_half():
+    config = EwcConfig(ewc_lambda=3.0, ewc_samples=5, ewc_fisher="squared_mean_gradient")
+    learner = EwcLearner(linear_model(), config=config)
+    x, y = data(7, seed=6)
+    variables = learner.model.trainable_variables
+    with tf.GradientTape() as tape:
+        logits = learner.model(x[:5])
+        loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(y[:5], logits))
+    expected = [np.square(g.numpy()) for g in tape.gradient(loss, variables)]
+    kernel, bias = (v.numpy() for v in variables)
+    flat = x[:5].reshape(5, -1)
+    residual = softmax(flat @ kernel + bias) - np.eye(CLASSES)[y[:5]]  # dCE/dlogits
+    np.testing.assert_allclose(expected[0], np.square(flat.T @ residual / 5), rtol=1e-4)
+    learner.end_task(0, x, y)
+    for a, fisher in zip(learner.sums["a"], expected, strict=True):
+        np.testing.assert_allclose(a.numpy(), fisher, rtol=1e-5, atol=1e-9)
+    shift = [np.full_like(kernel, 0.1), np.full_like(bias, -0.2)]
+    for variable, delta in zip(variables, shift, strict=True):
+        variable.assign_add(delta)
+    penalty = 3.0 * (np.sum(expected[0] * 0.01) + np.sum(expected[1] * 0.04))  # no 1/2
+    assert float(learner.extra_loss(x, None, None)) == pytest.approx(penalty, rel=1e-4)
 
 
 def test_lwf_loss_is_zero_before_the_first_task_ends():

@@ -55,6 +55,12 @@ def test_flagfile_settings_reach_the_learner_and_store_configs(tmp_path, monkeyp
         os.path.join(REPO, "runners", "configs", "table1", "ewc.flags")
     )
     assert ewc.learner_config.ewc_samples == 1000 and not ewc.uses_store
+    assert ewc.learner_config.ewc_fisher == "empirical"
+    gems = continual_runner.config_from_flagfile(
+        os.path.join(REPO, "runners", "configs", "table1", "ewc.flags"),
+        "--ewc_fisher=squared_mean_gradient",
+    )
+    assert gems.learner_config.ewc_fisher == "squared_mean_gradient"
 
 
 @pytest.mark.parametrize("value", ["0", "-1"])
