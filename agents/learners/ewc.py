@@ -1,8 +1,11 @@
 """Elastic Weight Consolidation (Kirkpatrick et al., 2017).
 
 ```
-train_step   model step on (x, y) + lambda/2 sum_k F_k (theta - theta_k)^2
-end_task     F_k = diagonal empirical Fisher on ewc_samples of task k's examples
+train_step   model step on (x, y) + s lambda sum_k F_k (theta - theta_k)^2
+end_task     F_k from the first ewc_samples of task k's examples (FISHERS):
+  empirical              mean of squared per-example gradients   s = 1/2
+  squared_mean_gradient  square of the mean loss's gradient      s = 1
+                         (one backward pass, as GEM's EWC code)
 ```
 
 The penalty is kept as three running sums per parameter (A = sum F_k, B = sum
@@ -13,6 +16,7 @@ tasks: sum_k F_k (theta - theta_k)^2 = A theta^2 - 2 B theta + C.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 import keras
 import numpy as np
@@ -32,16 +36,28 @@ class EwcConfig(LearnerConfig):
     Attributes:
         ewc_lambda: EWC's penalty weight.
         ewc_samples: examples per task used to estimate the Fisher diagonal.
+        ewc_fisher: how the Fisher diagonal is estimated: empirical (the mean of
+            squared per-example gradients, penalty lambda/2 sum F (theta -
+            theta_k)^2, Kirkpatrick et al.) or squared_mean_gradient (the square
+            of the mean loss's gradient in one backward pass, penalty lambda sum F
+            (theta - theta_k)^2 without the 1/2, as GEM's EWC code: --ewc_lambda
+            is then GEM's --memory_strength).
     """
 
     ewc_lambda: float = 10.0
     ewc_samples: int = 256
+    ewc_fisher: str = "empirical"
 
     def __post_init__(self) -> None:
         """Checks the values; raises ValueError naming the flag to change."""
         super().__post_init__()
         check_config(self.ewc_lambda >= 0, "--ewc_lambda >= 0", f"ewc_lambda={self.ewc_lambda!r}")
         check_count("ewc_samples", self.ewc_samples)
+        check_config(
+            self.ewc_fisher in FISHERS,
+            f"--ewc_fisher among {sorted(FISHERS)}",
+            f"ewc_fisher={self.ewc_fisher!r}",
+        )
 
 
 class EwcLearner(Learner):
@@ -66,19 +82,20 @@ class EwcLearner(Learner):
             ]
             for name in ("a", "b", "c")
         }
+        self.fisher = FISHERS[config.ewc_fisher]
         label_spec = tf.TensorSpec([None], tf.int32)
-        self._fisher = tf.function(
-            self._fisher_graph, input_signature=[self.input_spec(), label_spec, label_spec]
-        )
+        signature = [self.input_spec(), label_spec, label_spec]
+        self._fisher = tf.function(self._fisher_graph, input_signature=signature)
+        self._mean_gradient = tf.function(self._mean_gradient_graph, input_signature=signature)
 
     def extra_loss(self, x: tf.Tensor, tasks: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
-        """lambda/2 sum_k F_k (theta - theta_k)^2 from the running sums. float32 []."""
+        """s lambda sum_k F_k (theta - theta_k)^2 from the running sums. float32 []."""
         del x, tasks, logits
         penalty = tf.constant(0.0)
         sums = (self.sums["a"], self.sums["b"], self.sums["c"])
         for theta, a, b, c in zip(self.model.trainable_variables, *sums, strict=True):
             penalty += tf.reduce_sum(a * tf.square(theta) - 2.0 * b * theta + c)
-        return 0.5 * self.config.ewc_lambda * penalty
+        return self.fisher.penalty_factor * self.config.ewc_lambda * penalty
 
     def _fisher_graph(self, x: tf.Tensor, y: tf.Tensor, tasks: tf.Tensor) -> list[tf.Tensor]:
         """Sum over examples of squared per-example log-likelihood gradients."""
@@ -107,10 +124,23 @@ class EwcLearner(Learner):
             totals = part if not totals else [t + p for t, p in zip(totals, part, strict=True)]
         return [total / count for total in totals]
 
+    def _mean_gradient_graph(self, x: tf.Tensor, y: tf.Tensor, tasks: tf.Tensor) -> list[tf.Tensor]:
+        """The gradient of the mean (task-masked) cross-entropy on x, y."""
+        variables = self.model.trainable_variables
+        with tf.GradientTape() as tape:
+            loss = self.cross_entropy(self.model(x, training=False), y, tasks)
+        return tape.gradient(loss, variables)
+
+    def squared_mean_gradient(self, task: int, x: np.ndarray, y: np.ndarray) -> list[tf.Tensor]:
+        """GEM's EWC estimate: the square of the mean loss's gradient on x, y (one pass)."""
+        tasks = np.full(len(y), task, np.int32)
+        gradients = self._mean_gradient(x, np.asarray(y, np.int32), tasks)
+        return [tf.square(g) for g in gradients]
+
     def end_task(self, task: int, x_train: np.ndarray, y_train: np.ndarray) -> None:
         """Adds this task's Fisher and weights to the running sums."""
         count = min(self.config.ewc_samples, len(y_train))
-        fishers = self.fisher_diagonal(task, x_train[:count], y_train[:count])
+        fishers = self.fisher.estimate(self, task, x_train[:count], y_train[:count])
         sums = (self.sums["a"], self.sums["b"], self.sums["c"])
         for theta, fisher, a, b, c in zip(
             self.model.trainable_variables, fishers, *sums, strict=True
@@ -126,3 +156,17 @@ class EwcLearner(Learner):
             state_bytes=3 * self.parameter_bytes(),
             raw_example_bytes=self.raw_example_bytes(),
         )
+
+
+@dataclasses.dataclass(frozen=True)
+class FisherEstimate:
+    """One way to estimate F_k after a task, and the factor s on lambda in the penalty."""
+
+    estimate: Callable[[EwcLearner, int, np.ndarray, np.ndarray], list[tf.Tensor]]
+    penalty_factor: float
+
+
+FISHERS = {
+    "empirical": FisherEstimate(EwcLearner.fisher_diagonal, 0.5),
+    "squared_mean_gradient": FisherEstimate(EwcLearner.squared_mean_gradient, 1.0),
+}

@@ -10,6 +10,14 @@ train_step   one compiled call of train_graph; only when G g < 0 somewhere:
              g := GEM projection of g (scipy QP) -> SGD step with it
 ```
 
+With `steps_per_batch` k > 1 the compiled call takes k - 1 more steps first, each
+with its own g and G at the current weights (memories drawn afresh when
+`gem_memories_per_task` is set, decoded afresh for recollections), and solves
+their QPs inside the graph (`tf.numpy_function` over the same scipy solver); the
+last step is the one above. The store stabilises and observes once per incoming
+batch. GEM's constraints read only earlier tasks' rings, so observing the batch
+before its steps leaves them unchanged.
+
 GEM needs a ring of rows per task (`TaskRingPolicy`), and says so through
 `write_policy`; the run loop builds its store with it.
 """
@@ -42,6 +50,10 @@ class GemConfig(LearnerConfig):
             gradient: None for all of them (GEM); a number draws that many
             uniformly from the task's memories at every step, which bounds the
             decoding cost of recollections.
+
+    With steps_per_batch > 1 the QPs of all but the last step are solved inside the
+    compiled step by scipy, which XLA cannot compile: jit_compile needs
+    steps_per_batch 1.
     """
 
     replay_batch_size: int = 10
@@ -58,6 +70,11 @@ class GemConfig(LearnerConfig):
             self.memory_strength >= 0 and self.gem_ridge >= 0,
             "--memory_strength >= 0 and --gem_ridge >= 0",
             f"memory_strength={self.memory_strength!r}, gem_ridge={self.gem_ridge!r}",
+        )
+        check_config(
+            not (self.jit_compile and self.steps_per_batch > 1),
+            "--steps_per_batch=1 with --jit_compile for GEM (its in-graph QP is scipy)",
+            f"steps_per_batch={self.steps_per_batch!r}, jit_compile=True",
         )
 
 
@@ -199,13 +216,25 @@ class GemLearner(Learner):
         )
 
     def train_graph(self, x: tf.Tensor, y: tf.Tensor, task: tf.Tensor) -> tf.Tensor:
-        """Stabilise, observe, g and G; apply g when no constraint is violated (graph).
+        """Stabilise, observe, k steps; the last applies g unless it is violated (graph).
 
         Returns:
-            (loss float32 [], g float32 [P], G float32 [K, P], violated bool []):
-            when violated, g was not applied and `train_step` projects it.
+            (loss float32 [], g float32 [P], G float32 [K, P], violated bool []): the
+            first step's loss, and the last step's g and G; when violated, g was not
+            applied and `train_step` projects it.
         """
         tasks = tf.fill(tf.shape(y), task)
+        self._stabilize(x)
+        self.store.observe(x, y, task)
+        losses = [
+            self._projected_step(x, y, tasks, task) for _ in range(self.config.steps_per_batch - 1)
+        ]
+        loss, gradient, memories, violated = self._constraint_step(x, y, tasks, task)
+        tf.cond(violated, lambda: tf.constant(False), lambda: self._apply_then_false(gradient))
+        return (losses[0] if losses else loss), gradient, memories, violated
+
+    def _stabilize(self, x: tf.Tensor) -> None:
+        """The store's stabilising on x, with recalled batches when it uses them (graph)."""
         store, batches = self.store, self.store.stabilize_batches
         if batches:
 
@@ -221,7 +250,11 @@ class GemLearner(Learner):
             tf.cond(store.size() > 0, replayed, alone)
         else:
             store.stabilize(x, None)
-        store.observe(x, y, task)
+
+    def _constraint_step(
+        self, x: tf.Tensor, y: tf.Tensor, tasks: tf.Tensor, task: tf.Tensor
+    ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
+        """(loss [], g [P], G [K, P], violated bool []) at the current weights (graph)."""
         gradient, loss = self._gradient(x, y, tasks)
         past, rows = self.memory_rows(task)
         size = sum(self._sizes)
@@ -231,15 +264,29 @@ class GemLearner(Learner):
             lambda: tf.zeros([0, size], tf.float32),
         )
         violated = tf.reduce_any(tf.linalg.matvec(memories, gradient) < 0)
-        tf.cond(violated, lambda: tf.constant(False), lambda: self._apply_then_false(gradient))
         return loss, gradient, memories, violated
+
+    def _projected_step(
+        self, x: tf.Tensor, y: tf.Tensor, tasks: tf.Tensor, task: tf.Tensor
+    ) -> tf.Tensor:
+        """One GEM step with its QP solved in the graph; float32 [] loss (graph)."""
+        loss, gradient, memories, violated = self._constraint_step(x, y, tasks, task)
+
+        def projected() -> tf.Tensor:
+            self.projections.assign_add(1)
+            solved = tf.numpy_function(self._solve, [gradient, memories], tf.float32)
+            self._apply_graph(tf.ensure_shape(solved, gradient.shape))
+            return tf.constant(False)
+
+        tf.cond(violated, projected, lambda: self._apply_then_false(gradient))
+        return loss
 
     def _apply_then_false(self, gradient: tf.Tensor) -> tf.Tensor:
         self._apply_graph(gradient)
         return tf.constant(False)
 
     def train_step(self, x: np.ndarray, y: np.ndarray, task: int) -> float:
-        """One compiled step; the scipy QP only when a constraint is violated."""
+        """One compiled call of the k steps; the last one's scipy QP only when violated."""
         loss, gradient, memories, violated = self._train(x, np.asarray(y, np.int32), np.int32(task))
         if bool(violated):
             self._apply(tf.constant(self.project(gradient.numpy(), memories.numpy())))
@@ -248,6 +295,10 @@ class GemLearner(Learner):
     def project(self, gradient: np.ndarray, memories: np.ndarray) -> np.ndarray:
         """GEM's projection of g [P] against G [K, P] (scipy QP); counts the projection."""
         self.projections.assign_add(1)
+        return self._solve(gradient, memories)
+
+    def _solve(self, gradient: np.ndarray, memories: np.ndarray) -> np.ndarray:
+        """float32 [P]: GEM's projection of g [P] against G [K, P] (scipy QP)."""
         g = project_gradient(
             gradient, memories, margin=self.config.memory_strength, ridge=self.config.gem_ridge
         )

@@ -5,11 +5,16 @@ train_graph  recall max(1, N) batches of replay_batch_size items (N: the store's
              stabilize_batches; 0 for real storage)
              -> store.stabilize(x, their inputs)      the codec's own self-replay
              -> model step on x ++ the first batch    (decoded once for both)
-             -> store.observe(x, y, task)
+             -> k - 1 times (k: steps_per_batch):
+                recall a fresh batch -> model step on x ++ it
+             -> store.observe(x, y, task)             once, after the last step
 ```
 
 The whole step is one compiled call (`Learner.train_step`); an empty store skips
-the recall inside the graph.
+the recall inside the graph. The codec stabilises once per incoming batch, on the
+first step, as Algorithm 1 trains it N times per incoming batch: the further model
+steps only recall, decode and train the model, so k does not multiply the codec's
+training.
 """
 
 from __future__ import annotations
@@ -26,6 +31,11 @@ from agents.stores import EpisodicStore
 class ReplayConfig(LearnerConfig):
     """Replay's settings.
 
+    With steps_per_batch k > 1, every model step recalls its own batch, while a
+    recollection store's codec stabilises once per incoming batch (on the first
+    step, as Algorithm 1 trains it N times per batch) and the batch is observed
+    once, after the last step.
+
     Attributes:
         replay_batch_size: recalled items joined to each incoming batch, and per
             stabilising step of a recollection store.
@@ -40,7 +50,11 @@ class ReplayConfig(LearnerConfig):
 
 
 class ReplayLearner(Learner):
-    """Trains on each incoming batch joined with a batch recalled from the store."""
+    """Trains on each incoming batch joined with a batch recalled from the store.
+
+    With `steps_per_batch` k > 1, each of the k model steps joins the incoming batch
+    with its own freshly recalled batch; the store stabilises and observes once.
+    """
 
     config_class = ReplayConfig
     config: ReplayConfig
@@ -48,23 +62,36 @@ class ReplayLearner(Learner):
     needs_store = True
 
     def train_graph(self, x: tf.Tensor, y: tf.Tensor, task: tf.Tensor) -> tf.Tensor:
-        """Recall, stabilise the store, one model step on new + recalled, observe (graph)."""
+        """Recall and stabilise, k model steps on new + recalled, observe (graph).
+
+        Returns:
+            float32 []: the model's loss at the first step.
+        """
         store, size = self.store, self.config.replay_batch_size
         tasks = tf.fill(tf.shape(y), task)
+
+        def replayed_step(x_hat: tf.Tensor, y_hat: tf.Tensor, tasks_hat: tf.Tensor) -> tf.Tensor:
+            return self.model_step(
+                tf.concat([x, x_hat], 0), tf.concat([y, y_hat], 0), tf.concat([tasks, tasks_hat], 0)
+            )
 
         def replayed() -> tf.Tensor:
             recalled = [store.recall(size) for _ in range(max(1, store.stabilize_batches))]
             store.stabilize(x, [r[0] for r in recalled])  # the first batch serves both
-            x_hat, y_hat, tasks_hat = recalled[0]
-            return self.model_step(
-                tf.concat([x, x_hat], 0), tf.concat([y, y_hat], 0), tf.concat([tasks, tasks_hat], 0)
-            )
+            return replayed_step(*recalled[0])
 
         def alone() -> tf.Tensor:
             store.stabilize(x, None)
             return self.model_step(x, y, tasks)
 
-        loss = tf.cond(store.size() > 0, replayed, alone)
-        with tf.control_dependencies([loss]):
+        loss = last = tf.cond(store.size() > 0, replayed, alone)
+        for _ in range(self.config.steps_per_batch - 1):
+            with tf.control_dependencies([last]):
+                last = tf.cond(
+                    store.size() > 0,
+                    lambda: replayed_step(*store.recall(size)),
+                    lambda: self.model_step(x, y, tasks),
+                )
+        with tf.control_dependencies([last]):
             store.observe(x, y, task)
         return tf.identity(loss)

@@ -144,6 +144,9 @@ def test_resume_with_other_settings_is_refused(tmp_path, data_dir):
     other = dataclasses.replace(config, batch_size=3)
     with pytest.raises(ValueError, match=r"same settings.*batch_size: 3 here, 4 there"):
         continual.run(other, str(tmp_path), resume=True, progress=False)
+    steps = dataclasses.replace(config, learner_config=OnlineConfig(0.05, steps_per_batch=3))
+    with pytest.raises(ValueError, match=r"learner_config.steps_per_batch: 3 here, 1 there"):
+        continual.run(steps, str(tmp_path), resume=True, progress=False)
 
 
 @pytest.mark.parametrize(
@@ -179,8 +182,14 @@ def test_missing_data_names_the_files_to_put_where(tmp_path):
         continual.run(config, str(tmp_path / "w"), progress=False)
 
 
-def test_compiled_steps_do_not_retrace_per_batch(tmp_path, data_dir):
-    config = tiny_config(data_dir, learner="gem", storage="recollections")
+@pytest.mark.parametrize("steps_per_batch", [1, 3])
+def test_compiled_steps_do_not_retrace_per_batch(tmp_path, data_dir, steps_per_batch):
+    config = tiny_config(
+        data_dir,
+        learner="gem",
+        storage="recollections",
+        learner_config={"replay_batch_size": 3, "steps_per_batch": steps_per_batch},
+    )
     stream = datasets.load_stream("mnist_rotations", data_dir=data_dir, batch_size=4, **TINY_STREAM)
     plan = continual.plan_storage(config, stream)
     learner = continual.build_learner(config, stream, plan, seed=0)
@@ -193,8 +202,14 @@ def test_compiled_steps_do_not_retrace_per_batch(tmp_path, data_dir):
     assert memory._stabilize_step.experimental_get_tracing_count() == 1
 
 
-def test_replay_step_does_not_retrace(data_dir):
-    config = tiny_config(data_dir, learner="replay", storage="real")
+@pytest.mark.parametrize("steps_per_batch", [1, 3])
+def test_replay_step_does_not_retrace(data_dir, steps_per_batch):
+    config = tiny_config(
+        data_dir,
+        learner="replay",
+        storage="real",
+        learner_config={"replay_batch_size": 3, "steps_per_batch": steps_per_batch},
+    )
     stream = datasets.load_stream("mnist_rotations", data_dir=data_dir, batch_size=4, **TINY_STREAM)
     plan = continual.plan_storage(config, stream)
     learner = continual.build_learner(config, stream, plan, seed=0)
@@ -202,6 +217,26 @@ def test_replay_step_does_not_retrace(data_dir):
     for batch in (4, 2, 4, 3):
         learner.train_step(arrays.x_train[:batch], arrays.y_train[:batch], 0)
     assert learner._train.experimental_get_tracing_count() == 1
+    assert learner.optimizer.iterations.numpy() == 4 * steps_per_batch
+
+
+@pytest.mark.parametrize("learner_name", ["replay", "gem"])
+def test_the_codec_stabilises_once_per_batch_whatever_the_model_steps(data_dir, learner_name):
+    config = tiny_config(
+        data_dir,
+        learner=learner_name,
+        learner_config={"replay_batch_size": 3, "steps_per_batch": 3},
+    )
+    stream = datasets.load_stream("mnist_rotations", data_dir=data_dir, batch_size=4, **TINY_STREAM)
+    plan = continual.plan_storage(config, stream)
+    learner = continual.build_learner(config, stream, plan, seed=0)
+    codec_steps = learner.store.memory_optimizer.iterations
+    arrays = stream.task_arrays(0)
+    for start, codec_steps_so_far in ((0, 2), (4, 4), (8, 6)):  # stabilize_steps=2 each
+        learner.train_step(arrays.x_train[start : start + 4], arrays.y_train[start : start + 4], 0)
+        assert codec_steps.numpy() == codec_steps_so_far
+    assert learner.optimizer.iterations.numpy() == 3 * 3
+    assert int(learner.store.memory.buffer.num_seen) == 12  # each example observed once
 
 
 def test_adam_optimizer_trains_the_model(data_dir):

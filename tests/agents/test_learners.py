@@ -69,7 +69,12 @@ def test_registry_pairs_each_learner_with_its_config():
         (ReplayConfig, {"replay_batch_size": 0}, "--replay_batch_size"),
         (GemConfig, {"gem_memories_per_task": 0}, "--gem_memories_per_task"),
         (EwcConfig, {"ewc_samples": 0}, "--ewc_samples"),
+        (EwcConfig, {"ewc_fisher": "exact"}, "--ewc_fisher among"),
         (LwfConfig, {"lwf_temperature": 0}, "--lwf_temperature"),
+        (OnlineConfig, {"steps_per_batch": 0}, "--steps_per_batch >= 1"),
+        (ReplayConfig, {"steps_per_batch": -1}, "--steps_per_batch >= 1"),
+        (EwcConfig, {"steps_per_batch": 1.5}, "--steps_per_batch >= 1"),
+        (GemConfig, {"steps_per_batch": 2, "jit_compile": True}, "--steps_per_batch=1 with --jit"),
     ],
 )
 def test_configs_refuse_bad_values_on_construction(config_class, values, message):
@@ -120,6 +125,28 @@ def test_replay_step_trains_on_new_and_recalled_items():
     assert int(store.size()) == 6 + 3  # and the new batch was observed after the step
 
 
+def test_replay_steps_each_recall_a_fresh_batch_and_observe_once():
+    store = real_store(capacity=16)
+    config = ReplayConfig(replay_batch_size=4, steps_per_batch=3)
+    learner = ReplayLearner(linear_model(), config=config, store=store)
+    stored_x, stored_y = data(6, seed=1)
+    store.observe(stored_x, stored_y, 0)
+    seen = spy_on_model_step(learner)
+    x, y = data(3, seed=2)
+    learner.train_step(x, y, 1)
+    assert len(seen) == 3 and learner.optimizer.iterations.numpy() == 3
+    for x_step, _, tasks_step in seen:
+        np.testing.assert_array_equal(x_step[:3], x)
+        np.testing.assert_array_equal(tasks_step, [1, 1, 1, 0, 0, 0, 0])
+    assert len({x_step[3:].tobytes() for x_step, _, _ in seen}) == 3  # three distinct recalls
+    assert int(store.size()) == 6 + 3 and int(store.buffer.num_seen) == 6 + 3
+    for batch in range(4):
+        learner.train_step(*data(3, seed=3 + batch), 1)
+    assert int(store.size()) == 16 and int(store.buffer.num_seen) == 6 + 3 * 5
+    assert learner.optimizer.iterations.numpy() == 3 * 5
+    assert learner._train.experimental_get_tracing_count() == 1
+
+
 def test_replay_with_an_empty_store_trains_on_the_new_batch_only():
     store = real_store()
     learner = ReplayLearner(linear_model(), config=ReplayConfig(), store=store)
@@ -164,6 +191,39 @@ def test_gem_projects_exactly_when_a_memory_gradient_disagrees():
     )
     # The ridge (1e-3) leaves a violation of its own size; without projection it is -1.
     assert float((disagree @ projected)[0]) >= -1e-3 > float((disagree @ g)[0])
+
+
+@pytest.mark.parametrize("violated", [False, True])
+def test_gem_takes_its_steps_in_one_call_projecting_each_in_conflict(violated):
+    store = real_store(capacity=4, policy=TaskRingPolicy(num_tasks=2))
+    config = GemConfig(memory_strength=0.0, steps_per_batch=3)
+    learner = GemLearner(linear_model(), config=config, store=store)
+    store.observe(*data(2), 0)
+    size = sum(learner._sizes)
+    g = np.zeros(size, np.float32)
+    g[0], g[1] = 1.0, 0.5
+    memories = np.zeros((1, size), np.float32)
+    memories[0, 0], memories[0, 1] = (-1.0, 1.0) if violated else (2.0, 0.0)
+    learner.task_gradients = lambda *args: tf.constant(memories)  # before tracing
+    learner._gradient = lambda *args: (tf.constant(g), tf.constant(0.0))
+    before = learner.model.trainable_variables[0].numpy().reshape(-1)[:2].copy()
+    learner.train_step(*data(2, seed=1), 1)
+    assert learner.optimizer.iterations.numpy() == 3
+    assert learner.num_projections == (3 if violated else 0)  # two in the graph, one after
+    direction = project_gradient(g, memories, margin=0.0, ridge=1e-3) if violated else g
+    moved = learner.model.trainable_variables[0].numpy().reshape(-1)[:2] - before
+    np.testing.assert_allclose(moved, -3 * 0.01 * direction[:2], rtol=1e-5)
+    assert int(store.task_size(1)) == 2  # observed once
+    assert learner._train.experimental_get_tracing_count() == 1
+
+
+def test_gem_draws_fresh_memories_for_every_step():
+    store = real_store(capacity=4, policy=TaskRingPolicy(num_tasks=2))
+    config = GemConfig(gem_memories_per_task=1, steps_per_batch=3)
+    learner = GemLearner(linear_model(), config=config, store=store)
+    store.observe(*data(2), 0)
+    learner.train_step(*data(2, seed=1), 1)
+    assert learner.draws.numpy()[1] == 3 and learner.optimizer.iterations.numpy() == 3
 
 
 def test_gem_reads_every_memory_of_each_earlier_task():
@@ -213,6 +273,53 @@ def test_ewc_fisher_and_penalty_match_their_closed_forms():
         variable.assign_add(delta)
     expected = 0.5 * 3.0 * (np.sum(fisher_kernel * 0.01) + np.sum(fisher_bias * 0.04))
     assert float(learner.extra_loss(x, None, None)) == pytest.approx(expected, rel=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("learner_class", "config_class"),
+    [(OnlineLearner, OnlineConfig), (EwcLearner, EwcConfig), (LwfLearner, LwfConfig)],
+)
+def test_steps_per_batch_steps_in_one_call_equal_as_many_calls(learner_class, config_class):
+    def make(steps):
+        learner = learner_class(linear_model(), config=config_class(steps_per_batch=steps))
+        x0, y0 = data(8, seed=9)
+        for _ in range(3 // steps):  # three model steps on task 0 either way
+            learner.train_step(x0, y0, 0)
+        learner.end_task(0, x0, y0)  # EWC's and LwF's penalties now apply
+        return learner
+
+    assert config_class() == config_class(steps_per_batch=1)  # one step is the default
+    once, thrice = make(1), make(3)
+    x, y = data(5, seed=10)
+    losses = [once.train_step(x, y, 1) for _ in range(3)]
+    assert thrice.train_step(x, y, 1) == losses[0]  # the loss as the batch arrived
+    assert thrice.optimizer.iterations.numpy() == 3 + 3
+    for a, b in zip(once.model.weights, thrice.model.weights, strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())  # the same ops, in order
+    assert thrice._train.experimental_get_tracing_count() == 1
+
+
+def test_ewc_squared_mean_gradient_fisher_is_gems_and_its_penalty_has_no_half():
+    config = EwcConfig(ewc_lambda=3.0, ewc_samples=5, ewc_fisher="squared_mean_gradient")
+    learner = EwcLearner(linear_model(), config=config)
+    x, y = data(7, seed=6)
+    variables = learner.model.trainable_variables
+    with tf.GradientTape() as tape:
+        logits = learner.model(x[:5])
+        loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(y[:5], logits))
+    expected = [np.square(g.numpy()) for g in tape.gradient(loss, variables)]
+    kernel, bias = (v.numpy() for v in variables)
+    flat = x[:5].reshape(5, -1)
+    residual = softmax(flat @ kernel + bias) - np.eye(CLASSES)[y[:5]]  # dCE/dlogits
+    np.testing.assert_allclose(expected[0], np.square(flat.T @ residual / 5), rtol=1e-4)
+    learner.end_task(0, x, y)
+    for a, fisher in zip(learner.sums["a"], expected, strict=True):
+        np.testing.assert_allclose(a.numpy(), fisher, rtol=1e-5, atol=1e-9)
+    shift = [np.full_like(kernel, 0.1), np.full_like(bias, -0.2)]
+    for variable, delta in zip(variables, shift, strict=True):
+        variable.assign_add(delta)
+    penalty = 3.0 * (np.sum(expected[0] * 0.01) + np.sum(expected[1] * 0.04))  # no 1/2
+    assert float(learner.extra_loss(x, None, None)) == pytest.approx(penalty, rel=1e-4)
 
 
 def test_lwf_loss_is_zero_before_the_first_task_ends():

@@ -55,6 +55,21 @@ def test_flagfile_settings_reach_the_learner_and_store_configs(tmp_path, monkeyp
         os.path.join(REPO, "runners", "configs", "table1", "ewc.flags")
     )
     assert ewc.learner_config.ewc_samples == 1000 and not ewc.uses_store
+    assert ewc.learner_config.ewc_fisher == "empirical"
+    gems = continual_runner.config_from_flagfile(
+        os.path.join(REPO, "runners", "configs", "table1", "ewc.flags"),
+        "--ewc_fisher=squared_mean_gradient",
+    )
+    assert gems.learner_config.ewc_fisher == "squared_mean_gradient"
+
+
+@pytest.mark.parametrize("value", ["0", "-1"])
+def test_a_bad_steps_per_batch_is_refused(value):
+    path = os.path.join(REPO, "runners", "configs", "omniglot.flags")
+    with pytest.raises(ValueError, match=rf"--steps_per_batch >= 1.*steps_per_batch={value}"):
+        continual_runner.config_from_flagfile(path, f"--steps_per_batch={value}")
+    config = continual_runner.config_from_flagfile(path, "--steps_per_batch=3")
+    assert config.learner_config.steps_per_batch == 3
 
 
 def test_the_drift_probe_flag_reaches_the_config_and_needs_recollections(tmp_path, monkeypatch):
@@ -216,6 +231,8 @@ def test_help_exits_zero_with_the_generated_flags():
     shown = run_module(["runners.continual", "--helpfull"], REPO)
     assert shown.returncode == 0, shown.stderr[-2000:]
     assert "--stabilize_steps" in shown.stdout and "--learner=replay|gem" in shown.stdout
+    steps_help = shown.stdout.split("--steps_per_batch:")[1].split("\n  --")[0]
+    assert "--learner=online|replay|gem|ewc|lwf; default 1" in " ".join(steps_help.split())
     assert run_module(["runners.plot", "--help"], REPO).returncode == 0
 
 
