@@ -29,6 +29,8 @@ import sys
 PAPER = {
     "table1": {
         "online": 51.9,
+        "online_paper": 51.9,
+        "ewc_paper": 54.6,
         "replay_real_100": 63.4,
         "replay_real_200": 71.3,
         "replay_recollections_100": 75.6,
@@ -43,9 +45,13 @@ PAPER = {
     "split_cifar10": dict.fromkeys(
         [
             "online",
+            "replay_real_2",
+            "replay_real_5",
             "replay_real_10",
             "replay_real_50",
             "replay_real_200",
+            "replay_recollections_2",
+            "replay_recollections_5",
             "replay_recollections_10",
             "replay_recollections_50",
             "replay_recollections_200",
