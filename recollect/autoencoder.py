@@ -147,13 +147,20 @@ class _Autoencoder(keras.Model):
         return self._decoded(self._code(x, training))
 
     def train_step(self, data: tf.Tensor | tuple) -> dict[str, tf.Tensor]:
-        """One optimizer step on the reconstruction loss (for `fit`)."""
+        """One optimizer step on the reconstruction loss (for `fit`); the epoch's mean loss.
+
+        `compile` makes the "loss" tracker that `fit` reports (0 if never updated).
+        """
         x = data[0] if isinstance(data, tuple) else data
         with tf.GradientTape() as tape:
             loss = self.reconstruction_loss(x, training=True)
         variables = self.trainable_variables
         self.optimizer.apply(tape.gradient(loss, variables), variables)
-        return {"loss": loss}
+        tracker = next((m for m in self.metrics if m.name == "loss"), None)
+        if tracker is None:
+            return {"loss": loss}
+        tracker.update_state(loss)
+        return {"loss": tracker.result()}
 
     def test_step(self, data: tf.Tensor | tuple) -> dict[str, tf.Tensor]:
         """Loss and distortion on one batch with the bottleneck's mode (for `evaluate`)."""

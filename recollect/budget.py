@@ -1,7 +1,8 @@
 """Storage accounting in the paper's units, and the code shape that fits a budget.
 
 Where this sits: runners turn `--incremental_storage=N` (raw-example units) into a
-buffer capacity and a code shape (c, l) here, then build the memory.
+buffer capacity and a code shape (c, l) here, then build the memory; with
+`--budget=total` the same N also pays for the codec's parameters (eq. 5).
 
 The paper's appendix ("Optimizing Latent Code Size for a Resource Constraint"):
 
@@ -24,9 +25,12 @@ import math
 from collections.abc import Callable, Sequence
 
 from recollect import bits
-from recollect.codec_layers import count_autoencoder_params
+from recollect.codec_layers import KERNEL_SIZE, count_autoencoder_params
 
 PARAM_BITS = 32
+# How a budget counts the codec: incremental (the codes alone, eq. 4) or total (the
+# codes and the codec's 32-bit parameters, eq. 5).
+BUDGETS = ("incremental", "total")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,7 +93,12 @@ def _item_bits(num_latents: int, num_categories: int, byte_aligned: bool) -> int
 
 
 def default_param_count(
-    input_shape: Sequence[int], *, architecture: str | None = None
+    input_shape: Sequence[int],
+    *,
+    architecture: str | None = None,
+    filters: int | None = None,
+    hidden_units: int | None = None,
+    kernel_size: int = KERNEL_SIZE,
 ) -> Callable[[int, int], int]:
     """|theta|(c, l) of this library's `DiscreteAutoencoder` for `input_shape`.
 
@@ -98,11 +107,21 @@ def default_param_count(
         architecture: the codec's architecture, "conv", "mlp" or None (the
             codec's default for the shape). An "mlp" on an image shape counts as
             an "mlp" on that shape flattened.
+        filters: conv filters per layer; None: c * l / 4 for each (c, l).
+        hidden_units: mlp units per layer; None: c * l for each (c, l).
+        kernel_size: the conv layers' kernel size.
 
     Returns:
         (c, l) -> encoder + decoder parameters.
     """
-    return lambda c, l: count_autoencoder_params(input_shape, c * l, architecture=architecture)
+    return lambda c, l: count_autoencoder_params(
+        input_shape,
+        c * l,
+        architecture=architecture,
+        filters=filters,
+        hidden_units=hidden_units,
+        kernel_size=kernel_size,
+    )
 
 
 def describe(
@@ -172,6 +191,38 @@ def max_items(
     """
     budget = _budget_bits(incremental_storage, input_shape, bits_per_value, "incremental_storage")
     return int(budget // _item_bits(num_latents, num_categories, byte_aligned))
+
+
+def max_items_total(
+    *,
+    total_storage: float,
+    num_latents: int,
+    num_categories: int,
+    input_shape: Sequence[int],
+    param_count: int,
+    bits_per_value: int = 8,
+    byte_aligned: bool = True,
+) -> int:
+    """How many codes of shape (c, l) fit a total budget beside the codec (eq. 5).
+
+    The codec's parameters take PARAM_BITS (32) bits each out of the budget first;
+    the codes get what is left.
+
+    Args:
+        total_storage: the budget for codes and codec, in raw examples.
+        num_latents: c.
+        num_categories: l.
+        input_shape: shape of one raw input.
+        param_count: the codec's parameters, |theta|(c, l).
+        bits_per_value: bits of one raw input value.
+        byte_aligned: count whole bytes per item.
+
+    Returns:
+        int >= 0: 0 when the codec alone takes the budget, or leaves less than one code.
+    """
+    budget = _budget_bits(total_storage, input_shape, bits_per_value, "total_storage")
+    left = budget - PARAM_BITS * int(param_count)
+    return max(0, int(left // _item_bits(num_latents, num_categories, byte_aligned)))
 
 
 def best_code_shape(

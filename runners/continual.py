@@ -27,7 +27,7 @@ from absl import flags
 from agents import continual, models
 from agents.learners import LEARNERS
 from agents.stores import STORES
-from recollect import datasets
+from recollect import budget, datasets
 from runners import config_flags, program
 
 FLAGS = flags.FLAGS
@@ -56,6 +56,14 @@ _STORAGE = flags.DEFINE_enum(
 )
 _INCREMENTAL = flags.DEFINE_float(
     "incremental_storage", 100, "Storage budget in raw examples (replay, gem)."
+)
+_BUDGET = flags.DEFINE_enum(
+    "budget",
+    "incremental",
+    list(budget.BUDGETS),
+    "What --incremental_storage pays for: incremental, the stored codes or examples "
+    "(the paper's eq. 4); total, the codec's float32 parameters too (eq. 5; the same as "
+    "incremental for real storage).",
 )
 _MODEL = flags.DEFINE_enum("model", "mlp", list(models.MODELS), "Predictive model.")
 _MULTI_HEAD = flags.DEFINE_bool("multi_head", False, "Mask outputs to each task's classes.")
@@ -92,7 +100,8 @@ _RUN_FLAGS: list[flags.FlagHolder[Any]] = [
     _BATCH,
 ]
 _RUN_FLAGS += [_LEARNER]
-_RUN_FLAGS += [_STORAGE, _INCREMENTAL, _MODEL, _MULTI_HEAD, _SEEDS, _EVAL_BATCH, _DRIFT_PROBE]
+_RUN_FLAGS += [_STORAGE, _INCREMENTAL, _BUDGET, _MODEL, _MULTI_HEAD, _SEEDS, _EVAL_BATCH]
+_RUN_FLAGS += [_DRIFT_PROBE]
 
 
 def config_from_flags() -> continual.ContinualConfig:
@@ -132,6 +141,7 @@ def config_from_flags() -> continual.ContinualConfig:
         learner=_LEARNER.value,
         storage=_STORAGE.value,
         incremental_storage=_INCREMENTAL.value,
+        budget=_BUDGET.value,
         seeds=seeds,
         eval_batch_size=_EVAL_BATCH.value,
         drift_probe_items=_DRIFT_PROBE.value,
@@ -181,6 +191,9 @@ def summary_line(results: dict, workdir: str) -> str:
     if results["incremental_storage"]:
         method = f"{results['learner']} / {results['storage']} @ {results['incremental_storage']:g}"
         kept = f"{footprint['capacity']} items, {footprint['bits_per_item']} bits each"
+        if results.get("budget") == "total":
+            method += " total"
+            kept += f", codec {footprint['codec_bytes']:,} bytes"
     else:
         method = results["learner"]
         worth = footprint["incremental_storage_raw_examples"]

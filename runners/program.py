@@ -69,20 +69,32 @@ def _own_parser(flag_values: flags.FlagValues) -> Callable[[list[str]], list[str
     return parse
 
 
-def start(argv: list[str], workdir: str | None, make_config: Callable[[], Any]) -> tuple[Any, str]:
+def start(
+    argv: list[str],
+    workdir: str | None,
+    make_config: Callable[[], Any],
+    *,
+    output_flag: str = "workdir",
+) -> tuple[Any, str]:
     """A runner main's first steps: no stray arguments, quiet logs, --workdir, a config.
 
+    Args:
+        argv: what absl left of the command line (the program's name alone).
+        workdir: the value of the program's output flag.
+        make_config: builds the config from the parsed flags.
+        output_flag: the name of that output flag ("workdir"; "output" for a file).
+
     Returns:
-        (the config make_config builds, the work directory).
+        (the config make_config builds, the work directory or output path).
 
     Raises:
-        app.UsageError: on stray arguments, no --workdir, or a bad setting.
+        app.UsageError: on stray arguments, no output flag, or a bad setting.
     """
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     logging.set_verbosity(logging.WARNING)
     if workdir is None:
-        raise app.UsageError("Expected --workdir. Received: none")
+        raise app.UsageError(f"Expected --{output_flag}. Received: none")
     try:
         return make_config(), workdir
     except ValueError as error:

@@ -46,6 +46,7 @@ def plan_storage(config: ContinualConfig, stream: datasets.TaskStream) -> Storag
         config.store_config,
         incremental_storage=config.incremental_storage,
         input_shape=tuple(stream.input_shape),
+        budget_kind=config.budget,
     )
     config.learner_class.write_policy(num_tasks=len(stream), capacity=plan.capacity)
     return plan

@@ -10,7 +10,9 @@ ContinualConfig
   stream, data_dir, data_seed, stream_options      which tasks (recollect.datasets)
   model, model_options, multi_head                 the predictive model (agents.models)
   learner, learner_config                          LEARNERS[learner].config_class(...)
-  storage, incremental_storage, store_config       STORES[storage].config_class(...)
+  storage, incremental_storage, budget, store_config
+                                                   STORES[storage].config_class(...);
+                                                   budget: what incremental_storage pays for
   batch_size, seeds, eval_batch_size               how it runs
   drift_probe_items                                what it measures beside (agents.continual.drift)
 ```
@@ -28,6 +30,7 @@ from agents import models
 from agents.learners import LEARNERS, Learner
 from agents.learners.base import check_config
 from agents.stores import STORES
+from recollect import budget as budget_lib
 from recollect import datasets
 
 
@@ -64,6 +67,10 @@ class ContinualConfig:
             (None: its defaults).
         storage: a key of `agents.stores.STORES` (for learners that keep a store).
         incremental_storage: the storage budget in raw examples.
+        budget: what that budget pays for (`recollect.budget.BUDGETS`):
+            "incremental", the stored codes or examples (the paper's eq. 4), or
+            "total", the codec's float32 parameters too (eq. 5); real storage has
+            no codec, so both are the same for it.
         store_config: that store's config, or a mapping of its fields (None: its
             defaults).
         seeds: run seeds.
@@ -87,6 +94,7 @@ class ContinualConfig:
     learner_config: Any = None
     storage: str = "recollections"
     incremental_storage: float = 100.0
+    budget: str = "incremental"
     store_config: Any = None
     seeds: tuple[int, ...] = (0,)
     eval_batch_size: int = 2000
@@ -103,6 +111,11 @@ class ContinualConfig:
             self.storage in STORES,
             f"--storage among {sorted(STORES)}",
             f"storage={self.storage!r}",
+        )
+        check_config(
+            self.budget in budget_lib.BUDGETS,
+            f"--budget among {budget_lib.BUDGETS}",
+            f"budget={self.budget!r}",
         )
         object.__setattr__(
             self, "learner_config", _as_config(self.learner_config, self.learner_class.config_class)
@@ -206,19 +219,34 @@ class ContinualConfig:
     def first_difference(self, other: Mapping[str, Any]) -> str | None:
         """'name: this != other' for the first setting that differs from a to_dict; else None.
 
-        A setting that `other` lacks (a run made before it existed) counts as its default.
+        A setting that `other` lacks (a run written before the setting existed) is
+        no difference while this config leaves it at its default.
         """
-        defaults = {
-            f.name: f.default
-            for f in dataclasses.fields(self)
-            if f.default is not dataclasses.MISSING and f.default is not None
-        }
         mine = _flatten(self.to_dict())
-        theirs = _flatten({**defaults, **dict(other)})
+        theirs = _flatten(dict(other))
         for key in sorted(set(mine) | set(theirs)):
+            if key not in theirs and mine[key] == self._default(key):
+                continue
             if mine.get(key) != theirs.get(key):
                 return f"{key}: {mine.get(key)!r} here, {theirs.get(key)!r} there"
         return None
+
+    def _default(self, key: str) -> Any:
+        """The default of a flattened setting (`budget`, `store_config.codec_init`)."""
+        owner: Any = type(self)
+        name = key
+        if "." in key:
+            part, name = key.split(".", 1)
+            owner = type(getattr(self, part, None))
+        fields = (
+            {f.name: f for f in dataclasses.fields(owner)}
+            if dataclasses.is_dataclass(owner)
+            else {}
+        )
+        field = fields.get(name)
+        if field is None or field.default is dataclasses.MISSING:
+            return dataclasses.MISSING
+        return field.default
 
 
 def _as_config(value: Any, config_class: type) -> Any:

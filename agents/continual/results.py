@@ -7,7 +7,9 @@ read what `aggregate` returns from workdir/results.json.
 ```
 results.json
   stream, learner, storage (footprint kind), incremental_storage (the budget)
-  footprint           recollect.Footprint.to_dict() of seed 0's learner
+  budget              what the budget pays for: incremental (codes) or total (+ codec)
+  footprint           recollect.Footprint.to_dict() of seed 0's learner (codec_bytes,
+                      incremental_ and total_storage_raw_examples among its fields)
   retention_mean/std, bwt_mean/std, fwt_mean/std    over seeds (population std)
   per_seed            [{seed, retention, bwt, fwt, accuracy_matrix, initial_accuracy,
                         wall_seconds, train_seconds, steps, footprint, ...}]
@@ -75,6 +77,7 @@ def aggregate(
         "learner": config.learner,
         "storage": footprint["kind"],
         "incremental_storage": config.incremental_storage if config.uses_store else 0,
+        "budget": config.budget,
         "footprint": footprint,
         "seeds": [r["seed"] for r in per_seed],
         **_mean_and_std(per_seed, ("retention", "bwt", "fwt")),

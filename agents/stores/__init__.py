@@ -8,7 +8,8 @@ learner works with either storage; `STORES` names them for the run loop.
 RealStore          IndexBuffer of raw uint8 inputs [capacity, *input_shape] + label + task
 RecollectionStore  RecollectionMemory: packed k-bit codes + label + task, decoded on recall
 
-plan(config, incremental_storage=, input_shape=) -> StoragePlan   (capacity, code shape)
+plan(config, incremental_storage=, input_shape=, budget_kind=) -> StoragePlan   (capacity,
+    code shape; budget_kind "total" counts a codec's parameters too, eq. 5)
 from_plan(plan, config=, input_shape=, num_classes=, num_tasks=, policy=, seed=)
 stabilize_batches   recalled batches its own stabilising uses per step (0: none)
 keeps_codes         True for recollections: codes(x) / decode_codes(codes) (a CodeStore)

@@ -45,10 +45,22 @@ class RealStore(tf.Module):
 
     @classmethod
     def plan(
-        cls, config: RealStoreConfig, *, incremental_storage: float, input_shape: tuple[int, ...]
+        cls,
+        config: RealStoreConfig,
+        *,
+        incremental_storage: float,
+        input_shape: tuple[int, ...],
+        budget_kind: str = "incremental",
     ) -> StoragePlan:
-        """Keeps int(incremental_storage) raw examples; raises ValueError below one."""
+        """Keeps int(incremental_storage) raw examples; raises ValueError below one.
+
+        Real storage has no codec, so a total budget (eq. 5) is its incremental one.
+        """
         del config
+        if budget_kind not in budget.BUDGETS:
+            raise ValueError(
+                f"Expected --budget among {budget.BUDGETS}. Received: budget={budget_kind!r}"
+            )
         capacity = int(incremental_storage)
         if capacity < 1:
             raise ValueError(

@@ -5,8 +5,10 @@ RecollectionMemory  codes uint8 [capacity, ceil(k/8)]   label int32   task int32
                     + DiscreteAutoencoder (mlp or conv) and its Adam optimizer
 ```
 
-Where this sits: `STORES["recollections"]`; its plan picks the code shape that fits
-the budget (`recollect.budget`), and its own stabilising uses N recalled batches per
+Where this sits: `STORES["recollections"]`; its plan (`recollection_plan.py`) picks
+the code shape that fits the budget, incremental or total (`recollect.budget`), its
+codec (`codecs.py`) starts from a pretrained file when `codec_init` names one
+(`recollect.pretrained_codec`), and its own stabilising uses N recalled batches per
 step (`stabilize_batches = N`). Every method works eagerly and inside the learner's
 compiled step (the memory's methods are graph-safe). It keeps codes
 (`keeps_codes`): `codes` and `decode_codes` let `agents.continual.drift` follow how
@@ -16,25 +18,16 @@ the codes written at one time decode later.
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import ClassVar, cast
 
 import tensorflow as tf
 
+from agents.stores import recollection_plan
 from agents.stores.base import StoragePlan, StoreItems
-from recollect import (
-    DiscreteAutoencoder,
-    Footprint,
-    RecollectionMemory,
-    WritePolicy,
-    bits,
-    budget,
-)
+from agents.stores.codecs import CODECS, build_codec
+from recollect import Footprint, RecollectionMemory, WritePolicy, bits
+from recollect import pretrained_codec as pretrained
 from recollect.tensor_types import TensorLike
-
-CODECS = ("mlp", "conv")
-# The codec's width argument for each architecture.
-_CODEC_UNITS_ARGUMENT = {"conv": "filters", "mlp": "hidden_units"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,6 +48,13 @@ class RecollectionStoreConfig:
         stabilize_steps: N, autoencoder steps per incoming batch, each on the batch
             joined with a recalled one (Algorithm 1); 0: one step on the incoming
             batch alone (no self-replay).
+        codec_init: a pretrained codec's weights file (`runners.pretrain_codec
+            --output`), which the codec starts from (a resumed run: from its
+            checkpoint); its code shape, architecture, input shape, units and kernel
+            must be the run's. None: a randomly initialised codec.
+        codec_init_sha256: the sha256 the --codec_init file must have; None: the
+            file's own, read when the config is made (so config.json records it and
+            a resume with another file is refused).
     """
 
     items: int | None = None
@@ -66,6 +66,8 @@ class RecollectionStoreConfig:
     codec_learning_rate: float = 1e-3
     codec_noise: float = 1.0
     stabilize_steps: int = 1
+    codec_init: str | None = None
+    codec_init_sha256: str | None = None
 
     def __post_init__(self) -> None:
         """Checks the values; raises ValueError naming the flag to change."""
@@ -90,6 +92,25 @@ class RecollectionStoreConfig:
                 "Expected --codec_learning_rate > 0 and --codec_noise >= 0. Received: "
                 f"codec_learning_rate={self.codec_learning_rate}, codec_noise={self.codec_noise}"
             )
+        self._check_codec_init()
+
+    def _check_codec_init(self) -> None:
+        """Reads the --codec_init file and pins its sha256 (raises ValueError if it differs)."""
+        if self.codec_init is None:
+            if self.codec_init_sha256 is not None:
+                raise ValueError(
+                    "Expected --codec_init with --codec_init_sha256. Received: "
+                    f"codec_init=None, codec_init_sha256={self.codec_init_sha256!r}"
+                )
+            return
+        digest = pretrained.PretrainedCodec.read(self.codec_init).weights_sha256
+        if self.codec_init_sha256 is None:
+            object.__setattr__(self, "codec_init_sha256", digest)
+        elif self.codec_init_sha256 != digest:
+            raise ValueError(
+                f"Expected --codec_init with sha256 {self.codec_init_sha256} (the one recorded "
+                f"for this run). Received: {self.codec_init} has sha256 {digest}"
+            )
 
 
 class RecollectionStore(tf.Module):
@@ -110,23 +131,14 @@ class RecollectionStore(tf.Module):
         *,
         incremental_storage: float,
         input_shape: tuple[int, ...],
+        budget_kind: str = "incremental",
     ) -> StoragePlan:
-        """The code shape and item count that fit the budget, or a ValueError saying why."""
-        if config.num_latents is not None:
-            return _plan_fixed_shape(config, incremental_storage, input_shape)
-        if config.items is None:
-            raise ValueError(
-                "Expected --items (the number of codes to store) or an explicit "
-                "--num_latents/--num_categories for recollections. Received: neither"
-            )
-        shape = budget.best_code_shape(
+        """The code shape and item count that fit the budget; see `recollection_plan.plan`."""
+        return recollection_plan.plan(
+            config,
             incremental_storage=incremental_storage,
             input_shape=input_shape,
-            items=config.items,
-            num_categories=config.num_categories,
-        )
-        return StoragePlan(
-            config.items, shape.bits_per_item, shape.num_latents, shape.num_categories
+            budget_kind=budget_kind,
         )
 
     @classmethod
@@ -144,17 +156,17 @@ class RecollectionStore(tf.Module):
         """A codec of the planned shape and a memory of the planned capacity."""
         if plan.num_latents is None or plan.num_categories is None:
             raise ValueError(f"Expected a plan with a code shape. Received: {plan}")
-        units = {_CODEC_UNITS_ARGUMENT[config.codec]: config.codec_units}
-        codec = DiscreteAutoencoder(
-            input_shape=input_shape,
+        codec = build_codec(
+            config,
             num_latents=plan.num_latents,
             num_categories=plan.num_categories,
-            architecture=config.codec,
-            noise_scale=config.codec_noise,
+            input_shape=input_shape,
             seed=seed,
-            kernel_size=config.codec_kernel_size,
-            **units,  # type: ignore[arg-type]
         )
+        if config.codec_init is not None:
+            pretrained.PretrainedCodec.read(config.codec_init).load_into(
+                codec, sha256=config.codec_init_sha256
+            )
         memory = RecollectionMemory(
             codec,
             capacity=plan.capacity,
@@ -253,33 +265,3 @@ class RecollectionStore(tf.Module):
         codec = self.memory.codec
         indices = bits.unpack_codes(codes, codec.num_latents, codec.num_categories)
         return codec.decode_unchecked(indices)  # unpack_codes keeps indices in [0, l)
-
-
-def _plan_fixed_shape(
-    config: RecollectionStoreConfig, incremental_storage: float, input_shape: tuple[int, ...]
-) -> StoragePlan:
-    c, l = config.num_latents, config.num_categories
-    if c is None or l is None:
-        raise ValueError(
-            f"Expected --num_categories with --num_latents. Received: num_latents={c}, "
-            f"num_categories={l}"
-        )
-    fit = budget.max_items(
-        incremental_storage=incremental_storage,
-        num_latents=c,
-        num_categories=l,
-        input_shape=input_shape,
-    )
-    items = config.items or fit
-    if items < 1 or items > fit:
-        need = budget.describe(
-            num_latents=c, num_categories=l, items=max(items, 1), input_shape=input_shape
-        )
-        raise ValueError(
-            f"Expected a code shape that fits the budget. Received: {c}x{l} codes "
-            f"({need.code_bytes} bytes each) for {max(items, 1)} items need "
-            f"{need.incremental_storage:.1f} raw examples, more than "
-            f"--incremental_storage={incremental_storage} (at most {fit} items fit). "
-            "Lower --items or --num_latents, or raise --incremental_storage."
-        )
-    return StoragePlan(items, c * math.ceil(math.log2(l)), c, l)

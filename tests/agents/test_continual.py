@@ -365,3 +365,22 @@ def test_evaluation_reads_the_stored_uint8_test_rows(tmp_path, data_dir, monkeyp
     monkeypatch.setattr(OnlineLearner, "accuracy", spy)
     continual.run(tiny_config(data_dir, learner="online"), str(tmp_path), progress=False)
     assert seen == [(np.uint8, False, 10, 7)] * (3 * 2)  # before training and after each task
+
+
+def test_a_run_written_before_newer_settings_resumes_while_they_keep_their_defaults(
+    tmp_path, data_dir
+):
+    config = tiny_config(data_dir, learner="replay", storage="recollections")
+    with pytest.raises(continual.RunInterrupted):
+        continual.run(config, str(tmp_path), progress=False, stop_after_steps=2)
+    path = tmp_path / "config.json"
+    older = json.loads(path.read_text())
+    del older["budget"], older["store_config"]["codec_init"]
+    del older["store_config"]["codec_init_sha256"]
+    path.write_text(json.dumps(older))
+    resumed = continual.run(config, str(tmp_path), resume=True, progress=False)
+    assert resumed["per_seed"][0]["steps"] == 6 and resumed["budget"] == "incremental"
+    path.write_text(json.dumps(older))  # a setting away from its default still differs
+    total = dataclasses.replace(config, budget="total", incremental_storage=400)
+    with pytest.raises(ValueError, match=r"budget: 'total' here, None there"):
+        continual.run(total, str(tmp_path), resume=True, progress=False)

@@ -130,3 +130,66 @@ def test_stores_take_the_policy_they_are_given():
     store, _ = make_recollections(policy=TaskRingPolicy(num_tasks=3))
     assert isinstance(store.policy, TaskRingPolicy)
     assert set(STORES) == {"real", "recollections"}
+
+
+# An 8x4 mlp codec of 16 units on 8x8 inputs (64 bytes raw), counted by hand:
+# encoder 64*16+16 + 16*16+16 + 16*32+32 = 1,856; decoder 32*16+16 + 16*16+16 + 16*64+64
+# = 1,888; 3,744 float32 parameters = 14,976 bytes = 234 raw examples exactly.
+SMALL_CODEC = {"num_categories": 4, "codec": "mlp", "codec_units": 16}
+
+
+def test_a_total_budget_holds_the_codec_then_as_many_codes_as_fit():
+    config = RecollectionStoreConfig(num_latents=8, **SMALL_CODEC)
+    incremental = RecollectionStore.plan(config, incremental_storage=240, input_shape=SHAPE)
+    total = RecollectionStore.plan(
+        config, incremental_storage=240, input_shape=SHAPE, budget_kind="total"
+    )
+    assert incremental.capacity == 240 * 64 // 2 == 7_680
+    assert total.capacity == (240 * 64 - 14_976) // 2 == 192  # 384 bytes left, 2 a code
+    store = RecollectionStore.from_plan(
+        total,
+        config=config,
+        input_shape=SHAPE,
+        num_classes=4,
+        num_tasks=3,
+        policy=ReservoirPolicy(),
+        seed=0,
+    )
+    footprint = store.footprint()
+    assert footprint.codec_bytes == 14_976 and footprint.input_bytes == 384
+    assert footprint.total_storage_raw_examples == 240
+    with pytest.raises(ValueError, match=r"holds the codec and at least one code.*above 234\.0"):
+        RecollectionStore.plan(
+            config, incremental_storage=234, input_shape=SHAPE, budget_kind="total"
+        )
+    fixed = RecollectionStoreConfig(num_latents=8, items=193, **SMALL_CODEC)
+    with pytest.raises(ValueError, match=r"beside the codec's 14,976 bytes.*at most 192"):
+        RecollectionStore.plan(
+            fixed, incremental_storage=240, input_shape=SHAPE, budget_kind="total"
+        )
+
+
+def test_a_total_budget_search_shrinks_the_code_to_leave_room_for_the_codec():
+    # With l = 4 and 16 units, the codec holds 2,688 + 132 c parameters (10,752 + 528 c
+    # bytes); 20 codes of ceil(c / 4) bytes beside it fit 15,360 bytes up to c = 8.
+    config = RecollectionStoreConfig(items=20, **SMALL_CODEC)
+    total = RecollectionStore.plan(
+        config, incremental_storage=240, input_shape=SHAPE, budget_kind="total"
+    )
+    assert (total.num_latents, total.num_categories, total.capacity) == (8, 4, 20)
+    incremental = RecollectionStore.plan(config, incremental_storage=240, input_shape=SHAPE)
+    assert incremental.num_latents == 240 * 64 // 20 * 8 // 2  # 3,072: the codes alone
+    with pytest.raises(ValueError, match="holds the codec and at least one code"):
+        RecollectionStore.plan(
+            config, incremental_storage=150, input_shape=SHAPE, budget_kind="total"
+        )
+
+
+def test_real_storage_has_no_codec_so_its_total_budget_is_the_incremental_one():
+    kinds = [
+        RealStore.plan(RealStoreConfig(), incremental_storage=7, input_shape=SHAPE, budget_kind=k)
+        for k in ("incremental", "total")
+    ]
+    assert kinds[0] == kinds[1] and kinds[0].capacity == 7
+    with pytest.raises(ValueError, match="--budget"):
+        RealStore.plan(RealStoreConfig(), incremental_storage=7, input_shape=SHAPE, budget_kind="x")

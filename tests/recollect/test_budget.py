@@ -5,6 +5,7 @@ import math
 import pytest
 
 from recollect import DiscreteAutoencoder, RecollectionMemory, budget
+from recollect.codec_layers import count_autoencoder_params
 
 MNIST = (28, 28, 1)
 CIFAR = (32, 32, 3)
@@ -137,3 +138,21 @@ def test_mlp_param_count_on_images_is_the_flat_shapes(c, l):
     assert budget.default_param_count(MNIST, architecture="mlp")(c, l) == flat
     assert budget.default_param_count((784,), architecture="mlp")(c, l) == flat
     assert budget.default_param_count(MNIST)(c, l) != flat  # the conv codec by default
+
+
+def test_max_items_total_pays_for_the_parameters_first():
+    # 100 raw MNIST examples = 78,400 bytes; 10,000 parameters take 40,000 of them.
+    fit = budget.max_items_total(
+        total_storage=100, num_latents=104, num_categories=4, input_shape=MNIST, param_count=10_000
+    )
+    assert fit == (78_400 - 40_000) // 26 == 1_476
+    assert budget.max_items_total(
+        total_storage=100, num_latents=104, num_categories=4, input_shape=MNIST, param_count=0
+    ) == budget.max_items(
+        incremental_storage=100, num_latents=104, num_categories=4, input_shape=MNIST
+    )
+    full = {"num_latents": 104, "num_categories": 4, "input_shape": MNIST}
+    assert budget.max_items_total(total_storage=100, param_count=19_600, **full) == 0
+    assert budget.default_param_count(MNIST, filters=64, kernel_size=3)(62, 2) == (
+        count_autoencoder_params(MNIST, 124, filters=64, kernel_size=3)
+    )

@@ -264,6 +264,43 @@ def test_plot_tells_runs_of_the_same_method_apart():
     assert names == ["replay real 100 (a)", "replay real 100 (b)", "gem real 100"]
 
 
+# ------------------------------------------------------- runners.pretrain_codec
+def test_pretrain_codec_runner_smoke_then_a_run_config_takes_its_file(tmp_path, tiny_mnist):
+    output = tmp_path / "codecs" / "mnist.npz"
+    common = [
+        "runners.pretrain_codec",
+        "--dataset=mnist",
+        "--num_latents=8",
+        "--num_categories=4",
+        "--codec=mlp",
+        "--codec_units=16",
+        "--examples=20",
+        "--heldout_examples=6",
+        "--batch_size=10",
+        "--progress=false",
+        f"--output={output}",
+    ]
+    done = run_module(common, str(tmp_path), {"RECOLLECT_DATA_DIR": tiny_mnist})
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "8x4 mlp codec" in done.stdout and "held-out L1" in done.stdout
+    settings = json.loads((tmp_path / "codecs" / "mnist.json").read_text())
+    assert settings["training"]["examples"] == 20 and settings["training"]["dataset"] == "mnist"
+    assert "I0000" not in done.stderr and "cuInit" not in done.stderr, done.stderr
+
+    again = run_module(common, str(tmp_path), {"RECOLLECT_DATA_DIR": tiny_mnist})
+    assert again.returncode == 2 and "a new --output" in again.stderr
+    shown = run_module(["runners.pretrain_codec", "--helpfull"], REPO)
+    assert shown.returncode == 0 and "--codec_kernel_size" in shown.stdout
+
+    config = continual_runner.config_from_flagfile(
+        os.path.join(REPO, "runners", "configs", "mnist_rotations.flags"),
+        f"--codec_init={output}",
+        "--budget=total",
+    )
+    assert config.budget == "total" and config.store_config.codec_init == str(output)
+    assert config.store_config.codec_init_sha256 == settings["weights_sha256"]
+
+
 # ------------------------------------------------------------ runners.lifelong
 def test_the_lifelong_flagfiles_parse_into_valid_configs(tmp_path, monkeypatch):
     assert [os.path.basename(p) for p in LIFELONG_FLAGFILES] == sorted(LIFELONG_NAMES)
