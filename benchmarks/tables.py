@@ -63,6 +63,8 @@ PAPER = {
         "replay_real_50": 4.3,
         "replay_recollections_10": 5.0,
         "replay_recollections_50": 9.3,
+        "replay_real_50_3steps": 4.8,
+        "replay_recollections_50_3steps": 13.0,
     },
 }
 CONFIGS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "runners")
