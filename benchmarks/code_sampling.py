@@ -341,14 +341,17 @@ def main(argv: Sequence[str] | None = None) -> None:
         )
     except ValueError as error:
         parser.error(str(error))
+    for path in (args.output, args.table):  # made before the long run, not after it
+        if path and os.path.dirname(path):
+            os.makedirs(os.path.dirname(path), exist_ok=True)
     report = {"flags": vars(args), **benchmark(data, config, progress=args.progress)}
+    table = markdown_table(report)
+    print(table, end="", flush=True)
     with open(args.output, "w", encoding="utf-8") as file:
         json.dump(report, file, indent=2)
-    table = markdown_table(report)
     if args.table:
         with open(args.table, "w", encoding="utf-8") as file:
             file.write(table)
-    print(table, end="")
 
 
 if __name__ == "__main__":

@@ -168,7 +168,8 @@ def test_markdown_table_puts_the_papers_values_beside_ours():
 
 def test_the_command_runs_on_tiny_mnist_and_writes_the_table_and_json(tmp_path, capsys):
     fakes.write_mnist(tmp_path / "data" / "mnist", num_train=40, num_test=10, seed=0)
-    output, table = tmp_path / "report.json", tmp_path / "table.md"
+    # Folders that do not exist yet are made before the run.
+    output, table = tmp_path / "new" / "report.json", tmp_path / "other" / "table.md"
     code_sampling.main(
         [
             f"--data_dir={tmp_path / 'data'}",
