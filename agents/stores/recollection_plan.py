@@ -89,8 +89,12 @@ def _check_codec_fits(
     input_shape: tuple[int, ...],
     num_latents: int,
     num_categories: int,
-) -> None:
-    """Raises ValueError unless a total budget holds a c x l codec and one code beside it."""
+) -> tuple[int, int]:
+    """(|theta|, codes that fit) of a c x l codec under a total budget.
+
+    Raises:
+        ValueError: unless the budget holds the codec and one code beside it.
+    """
     params = param_count_fn(config, input_shape)(num_latents, num_categories)
     fit = budget.max_items_total(
         total_storage=total_storage,
@@ -100,7 +104,7 @@ def _check_codec_fits(
         param_count=params,
     )
     if fit >= 1:
-        return
+        return params, fit
     raw_bytes = raw_example_bytes(math.prod(input_shape))
     codec_bytes = budget.PARAM_BITS // 8 * params
     code_bytes = bits.code_bytes(num_latents, num_categories)
@@ -152,15 +156,7 @@ def _plan_fixed_shape(
         )
     params = 0
     if total:
-        _check_codec_fits(config, storage, input_shape, c, l)
-        params = param_count_fn(config, input_shape)(c, l)
-        fit = budget.max_items_total(
-            total_storage=storage,
-            num_latents=c,
-            num_categories=l,
-            input_shape=input_shape,
-            param_count=params,
-        )
+        params, fit = _check_codec_fits(config, storage, input_shape, c, l)
     else:
         fit = budget.max_items(
             incremental_storage=storage, num_latents=c, num_categories=l, input_shape=input_shape
