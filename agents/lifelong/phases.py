@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
+import keras
 import numpy as np
 import tensorflow as tf
 import tqdm
@@ -90,7 +91,12 @@ def epsilon_at(config: LifelongConfig, step_in_phase: int) -> float:
 
 
 def make_agent(config: LifelongConfig, games: Sequence[envs.Game], seed: int) -> DQNAgent:
-    """The agent and its memory for one seed (raises ValueError on a budget too small)."""
+    """The agent and its memory for one seed (raises ValueError on a budget too small).
+
+    Keras's global seed is set before the store is built, so the codec's initial
+    weights depend on this seed alone, not on what ran earlier in the process.
+    """
+    keras.utils.set_random_seed(seed)
     first = games[0]
     store = make_store(
         config.storage,

@@ -267,6 +267,26 @@ def test_a_few_hundred_steps_learn_the_cue_game(tmp_path, storage):
     assert _json(tmp_path / "results.json")["footprint"]["kind"] == storage
 
 
+def test_a_seed_gives_the_same_codec_and_agent_whatever_ran_before_it():
+    from agents.lifelong import phases
+
+    config = _config(storage="recollections")
+    games = envs.make_games(config.games)
+
+    def weights(seed):
+        agent = phases.make_agent(config, games, seed)
+        return [w.numpy() for w in agent.store.memory.codec.weights + agent.q_network.weights]
+
+    alone = weights(1)
+    weights(0)
+    np.random.default_rng().random(5)  # a user's own draws between seeds
+    tf.random.uniform([3])
+    after = weights(1)
+    for a, b in zip(alone, after, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert any((a != b).any() for a, b in zip(alone, weights(2), strict=True))
+
+
 def test_a_run_killed_mid_phase_resumes_to_identical_results(tmp_path):
     config = _config(
         games=(tiny_envs.CUE, tiny_envs.SWAP),
