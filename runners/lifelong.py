@@ -87,6 +87,14 @@ _POLICY = flags.DEFINE_enum(
     "Which rows.",
     flag_values=_FLAGS,
 )
+_STORED_FRAMES = flags.DEFINE_enum(
+    "stored_frames",
+    _DEFAULT.stored_frames,
+    list(lifelong_config.STORED_FRAMES),
+    "observation: store each observation whole; newest: only the newest frame of its "
+    "stack (Atari), the stacks rebuilt when sampled.",
+    flag_values=_FLAGS,
+)
 _EVAL_EPISODES = flags.DEFINE_integer(
     "eval_episodes",
     _DEFAULT.eval_episodes,
@@ -128,6 +136,7 @@ _RUN_FLAGS: list[flags.FlagHolder[Any]] = [
     _STORAGE,
     _BYTES,
     _POLICY,
+    _STORED_FRAMES,
     _EVAL_EPISODES,
     _EVAL_STEPS,
     _EVAL_EPSILON,
@@ -153,6 +162,7 @@ def config_from_flags() -> lifelong.LifelongConfig:
         storage=_STORAGE.value,
         memory_bytes=_BYTES.value,
         write_policy=_POLICY.value,
+        stored_frames=_STORED_FRAMES.value,
         eval_episodes=_EVAL_EPISODES.value,
         eval_max_steps=_EVAL_STEPS.value,
         eval_epsilon=_EVAL_EPSILON.value,

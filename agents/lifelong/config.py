@@ -6,7 +6,8 @@ builds one directly) and passes it to `agents.lifelong.run`.
 ```
 LifelongConfig
   games, steps_per_phase, cycles, task_aware      the cycle of games (agents.lifelong.envs)
-  storage, memory_bytes, write_policy, ...        the replay memory (agents.lifelong.replay)
+  storage, memory_bytes, write_policy,
+  stored_frames                                   the replay memory (agents.lifelong.replay)
   codec: CodecConfig                              its codec (storage="recollections")
   agent: DQNConfig                                the Double-DQN learner (agents.lifelong.dqn)
   eval_episodes, eval_max_steps, eval_epsilon     the greedy evaluation after every phase
@@ -22,6 +23,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from agents.lifelong import envs
+from agents.lifelong.frame_stacks import STORED_FRAMES
 
 STORAGES = ("real", "recollections")
 WRITE_POLICIES = ("game_rings", "reservoir")
@@ -181,6 +183,9 @@ class LifelongConfig:
         storage: "real" (raw frames, bit-packed when binary) or "recollections".
         memory_bytes: the replay memory's byte budget, the same for both storages.
         write_policy: "game_rings" (an equal FIFO share per game) or "reservoir".
+        stored_frames: "observation" (each observation whole) or "newest" (the
+            newest frame of each observation's stack, the stacks rebuilt when
+            sampled, as Dopamine does; `agents.lifelong.frame_stacks`).
         codec: the codec's settings (used by storage="recollections").
         agent: the Double-DQN settings.
         eval_episodes: greedy episodes per game after every phase.
@@ -196,6 +201,7 @@ class LifelongConfig:
     storage: str = "recollections"
     memory_bytes: int = 1_000_000
     write_policy: str = "game_rings"
+    stored_frames: str = "observation"
     codec: Any = None
     agent: Any = None
     eval_episodes: int = 5
@@ -215,6 +221,17 @@ class LifelongConfig:
             self.write_policy in WRITE_POLICIES,
             f"--write_policy among {list(WRITE_POLICIES)}",
             f"{self.write_policy!r}",
+        )
+        _check(
+            self.stored_frames in STORED_FRAMES,
+            f"--stored_frames among {list(STORED_FRAMES)}",
+            f"{self.stored_frames!r}",
+        )
+        _check(
+            self.stored_frames == "observation" or self.write_policy == "game_rings",
+            "--write_policy=game_rings with --stored_frames=newest (stacks are rebuilt "
+            "from the rows written before, which only rings keep in order)",
+            f"--write_policy={self.write_policy}",
         )
         for name in ("steps_per_phase", "cycles", "memory_bytes", "eval_episodes"):
             _check(_is_int(getattr(self, name), 1), f"--{name} >= 1", f"{getattr(self, name)!r}")

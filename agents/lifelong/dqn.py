@@ -112,6 +112,7 @@ class DQNAgent(tf.Module):
             "reward": tf.TensorSpec([None], tf.float32),
             "discount": tf.TensorSpec([None], tf.float32),
             "game": vector,
+            "age": vector,  # obs's step in its episode (stores that rebuild frame stacks)
         }
         scalar = tf.TensorSpec([], tf.float32)
         self.step = tf.function(

@@ -152,6 +152,14 @@ def _finish_seed(
     return result
 
 
+def _saved_config(saved: dict) -> dict:
+    """A saved config.json with the settings it predates at their defaults."""
+    try:
+        return LifelongConfig(**saved).to_dict()
+    except (TypeError, ValueError):
+        return saved  # unreadable: it differs
+
+
 def _check_workdir(config: LifelongConfig, workdir: str, resume: bool) -> None:
     saved = os.path.join(workdir, "config.json")
     if not os.path.exists(saved):
@@ -160,7 +168,7 @@ def _check_workdir(config: LifelongConfig, workdir: str, resume: bool) -> None:
         raise ValueError(
             f"Expected an empty --workdir or --resume. Received: {workdir} holds a run"
         )
-    if read_json(saved) != config.to_dict():
+    if _saved_config(read_json(saved)) != config.to_dict():
         raise ValueError(
             f"Expected the same settings as the run in {workdir} to resume it. Received: "
             "different settings (see its config.json)"

@@ -108,6 +108,7 @@ def make_agent(config: LifelongConfig, games: Sequence[envs.Game], seed: int) ->
         policy=config.write_policy,
         seed=seed,
         codec=config.codec,
+        stored_frames=config.stored_frames,
     )
     return DQNAgent(
         config.agent,
@@ -158,6 +159,7 @@ def _transition(
     terminated: bool,
     next_obs: np.ndarray,
     game_id: int,
+    age: int,
 ) -> dict[str, np.ndarray]:
     return {
         "obs": obs[None],
@@ -166,6 +168,7 @@ def _transition(
         "reward": np.array([reward], np.float32),
         "discount": np.array([0.0 if terminated else 1.0], np.float32),
         "game": np.array([game_id], np.int32),
+        "age": np.array([age], np.int32),  # obs's step in its episode
     }
 
 
@@ -174,7 +177,7 @@ def run_phase(config: LifelongConfig, run: SeedRun, stop: StopSignal, stop_at: i
     progress = run.state.progress
     game_id = results.phase_games(config.games, config.cycles)[progress.phase]
     game, agent = run.games[game_id], run.agent
-    episode, total = 0, 0.0
+    episode, total, age = 0, 0.0, 0
     obs = game.reset(episode_seed(run.seed, progress.phase, episode))
     action = int(agent.act(obs[None], np.array([game_id], np.int32), epsilon_at(config, 0))[0])
     steps = progress.env_steps
@@ -184,17 +187,17 @@ def run_phase(config: LifelongConfig, run: SeedRun, stop: StopSignal, stop_at: i
         next_obs, reward, terminated, truncated = game.step(action)
         epsilon = epsilon_at(config, t + 1)
         out = agent.step(
-            _transition(obs, action, reward, terminated, next_obs, game_id),
+            _transition(obs, action, reward, terminated, next_obs, game_id, age),
             tf.constant(epsilon, tf.float32),
             tf.constant(agent.learn_ready(steps)),
         )
-        steps, total = steps + 1, total + reward
+        steps, total, age = steps + 1, total + reward, age + 1
         action, obs = int(out["action"][0]), next_obs
         if terminated or truncated:
             progress.episodes.append([steps, game_id, total])
             with run.writer.as_default(step=steps):
                 tf.summary.scalar(f"train_return/{game.name}", total)
-            episode, total = episode + 1, 0.0
+            episode, total, age = episode + 1, 0.0, 0
             obs = game.reset(episode_seed(run.seed, progress.phase, episode))
             action = int(agent.act(obs[None], np.array([game_id], np.int32), epsilon)[0])
         run.bar.update(1)

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from agents.lifelong import frame_stacks
 from agents.lifelong.config import CodecConfig
 from agents.lifelong.replay import (
     SIDE_BYTES,
@@ -38,6 +39,7 @@ from agents.lifelong.replay import (
     side_items,
 )
 from recollect import DiscreteAutoencoder, RecollectionMemory, bits
+from recollect.memory_layout import codes_field
 
 
 class RecollectionTransitions(tf.Module):
@@ -62,18 +64,23 @@ class RecollectionTransitions(tf.Module):
         policy: str,
         seed: int,
         codec: CodecConfig,
+        stored_frames: str = "observation",
     ) -> None:
         super().__init__(name="recollection_transitions")
         self.obs_shape, self.binary, self.num_games = tuple(obs_shape), bool(binary), num_games
+        self.depth = frame_stacks.checked_depth(stored_frames, obs_shape, policy)
+        self.frame_shape = (*self.obs_shape[:-1], self.obs_shape[-1] // self.depth)
         self.codec_config = codec
         self.scale = 1.0 if binary else 1.0 / 255.0
         self.bits_per_frame = bits.bits_per_item(codec.num_latents, codec.num_categories)
         code_bytes = bits.code_bytes(codec.num_latents, codec.num_categories)
-        self.bytes_per_transition = 2 * code_bytes + SIDE_BYTES
+        self.bytes_per_transition = 2 * code_bytes + SIDE_BYTES + (4 if self.depth > 1 else 0)
         self.recent = None
         recent_bytes = 0
         if codec.recent_transitions:
-            per_item = RealTransitions.transition_bytes(obs_shape, binary, fifo=True)
+            per_item = RealTransitions.transition_bytes(
+                self.frame_shape, binary, fifo=True, stacked=self.depth > 1
+            )
             recent_bytes = codec.recent_transitions * per_item
             if recent_bytes + self.bytes_per_transition * num_games > memory_bytes:
                 raise ValueError(
@@ -90,6 +97,7 @@ class RecollectionTransitions(tf.Module):
                 memory_bytes=recent_bytes,
                 policy="fifo",
                 seed=seed,
+                stored_frames=stored_frames,
             )
         self.capacity = checked_capacity(
             memory_bytes - recent_bytes, self.bytes_per_transition, num_games
@@ -97,7 +105,10 @@ class RecollectionTransitions(tf.Module):
         self.memory = RecollectionMemory(
             self._codec(codec, seed),
             capacity=self.capacity,
-            side_fields=side_fields(num_actions, num_games),
+            side_fields={
+                **side_fields(num_actions, num_games),
+                **frame_stacks.age_field(self.depth),
+            },
             encoded_inputs=("x", "next_x"),
             policy=make_policy(policy, num_games),
             learning_rate=codec.codec_learning_rate,
@@ -107,7 +118,7 @@ class RecollectionTransitions(tf.Module):
     def _codec(self, codec: CodecConfig, seed: int) -> DiscreteAutoencoder:
         mlp = codec.codec == "mlp"
         return DiscreteAutoencoder(
-            input_shape=self.obs_shape,
+            input_shape=self.frame_shape,
             num_latents=codec.num_latents,
             num_categories=codec.num_categories,
             architecture=codec.codec,
@@ -128,13 +139,20 @@ class RecollectionTransitions(tf.Module):
         return self.memory.size() + (self.recent.size() if self.recent else 0)
 
     def _encode(self, transition: dict[str, tf.Tensor]) -> tf.Tensor:
+        """Writes transitions whose obs and next_obs are float frames as stored."""
+        age = {"age": frame_stacks.age_of(transition, self.depth)} if self.depth > 1 else {}
         return self.memory.observe_items(
             {
                 "x": transition["obs"],
                 "next_x": transition["next_obs"],
                 **side_items(transition),
+                **age,
             }
         )
+
+    def _stored(self, frames: tf.Tensor) -> tf.Tensor:
+        """uint8 observations [B, H, W, C] -> the float frames a row codes."""
+        return self._frames(frame_stacks.newest(frames) if self.depth > 1 else frames)
 
     def observe(self, transition: dict[str, tf.Tensor]) -> tf.Tensor:
         """Writes transitions (graph-safe): obs, next_obs uint8 [B, H, W, C], side fields [B]."""
@@ -142,8 +160,8 @@ class RecollectionTransitions(tf.Module):
             return self._encode(
                 {
                     **transition,
-                    "obs": self._frames(transition["obs"]),
-                    "next_obs": self._frames(transition["next_obs"]),
+                    "obs": self._stored(transition["obs"]),
+                    "next_obs": self._stored(transition["next_obs"]),
                 }
             )
         leaving = self.recent.evicted(tf.shape(transition["obs"], out_type=tf.int64)[0])
@@ -152,12 +170,27 @@ class RecollectionTransitions(tf.Module):
 
     def sample(self, n: int, game: tf.Tensor | None) -> dict[str, tf.Tensor]:
         """n decoded transitions (of `game` if given): frames float32 [n, H, W, C]."""
-        items = self.memory.recall_items(n, game)
-        return {
-            **sampled_side(items),
-            "obs": self._decoded(items["x"]),
-            "next_obs": self._decoded(items["next_x"]),
-        }
+        if self.depth == 1:
+            items = self.memory.recall_items(n, game)
+            obs, next_obs = self._decoded(items["x"]), self._decoded(items["next_x"])
+            return {**sampled_side(items), "obs": obs, "next_obs": next_obs}
+        items = self.memory.recall_items(n, game, decode=False)
+        history = frame_stacks.history_rows(
+            self.memory.buffer, items["rows"], items["age"], self.depth
+        )
+        codes = tf.gather(
+            self.memory.buffer.variables_by_field[codes_field("x")].value, tf.reshape(history, [-1])
+        )
+        frames_at = tf.reshape(self._decoded_codes(codes), [-1, self.depth, *self.frame_shape])
+        next_frames = self._decoded_codes(items[codes_field("next_x")])
+        obs, next_obs = frame_stacks.stacks(frames_at, next_frames, self.depth)
+        return {**sampled_side(items), "obs": obs, "next_obs": next_obs}
+
+    def _decoded_codes(self, packed: tf.Tensor) -> tf.Tensor:
+        """Packed codes uint8 [m, ceil(k/8)] -> decoded frames [m, *frame_shape]."""
+        c, l = self.codec_config.num_latents, self.codec_config.num_categories
+        indices = bits.unpack_codes(packed, c, l)  # in [0, l): written by pack_codes
+        return self._decoded(self.memory.codec.decode_unchecked(indices))
 
     def learn_batch(self, size: int, own: int, game: tf.Tensor) -> dict[str, tf.Tensor]:
         """size transitions: own of the game being played (raw when kept), the rest any."""
@@ -184,18 +217,19 @@ class RecollectionTransitions(tf.Module):
         The real frames are the newest ones, and with a raw ring the batch's own
         share (drawn from it); the recollections are the rest of the batch.
         """
-        frames = self._frames(newest)
-        recalled = batch["obs"]
+        frames = self._stored(newest)
+        batch_frames = frame_stacks.newest(batch["obs"]) if self.depth > 1 else batch["obs"]
+        recalled = batch_frames
         if self.recent is not None:
-            frames = tf.concat([frames, batch["obs"][:own]], 0)
-            recalled = batch["obs"][own:]
+            frames = tf.concat([frames, batch_frames[:own]], 0)
+            recalled = batch_frames[own:]
         if not self.codec_config.stabilize_steps:
             recalled = recalled[:0]
         return tf.reduce_mean(self.memory.stabilize(frames, [recalled]))
 
     def frame_error(self, frames: np.ndarray) -> float:
         """Mean over frames uint8 [n, H, W, C] of sum |decoded code - frame| (on [0, 1])."""
-        x = self._frames(tf.constant(frames))
+        x = self._stored(tf.constant(frames))
         decoded = self._decoded(self.memory.decode(self.memory.encode(x)))
         return float(tf.reduce_mean(tf.reduce_sum(tf.abs(decoded - x), axis=[1, 2, 3])))
 

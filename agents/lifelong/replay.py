@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from agents.lifelong import frame_stacks
 from recollect import Field, IndexBuffer, bits
 from recollect.write_policies import ReservoirPolicy, TaskRingPolicy, WritePolicy
 
@@ -100,6 +101,9 @@ class RealTransitions(tf.Module):
         policy: "game_rings", "reservoir" or "fifo" (one ring, the newest
             transitions of any game; a "ring" field of 4 bytes a row says so).
         seed: seeds the buffer's draws.
+        stored_frames: "observation" (each observation whole) or "newest" (the
+            newest frame of each stack of K = C frames, the stacks rebuilt when
+            sampled; an "age" field of 4 bytes a row; see `frame_stacks`).
     """
 
     kind = "real"
@@ -114,14 +118,20 @@ class RealTransitions(tf.Module):
         memory_bytes: int,
         policy: str,
         seed: int,
+        stored_frames: str = "observation",
     ) -> None:
         super().__init__(name="real_transitions")
         self.obs_shape, self.binary, self.num_games = tuple(obs_shape), bool(binary), num_games
-        self.frame_bytes = self.frame_bytes_of(obs_shape, binary)
-        self.bits_per_frame = math.prod(obs_shape) * (1 if binary else 8)
+        self.depth = frame_stacks.checked_depth(stored_frames, obs_shape, policy)
+        self.frame_shape = (*self.obs_shape[:-1], self.obs_shape[-1] // self.depth)
+        self.frame_bytes = self.frame_bytes_of(self.frame_shape, binary)
+        self.bits_per_frame = math.prod(self.frame_shape) * (1 if binary else 8)
         self.fifo = policy == "fifo"
         ring = {"ring": Field((), "int32", 1)} if self.fifo else {}
-        self.bytes_per_transition = self.transition_bytes(obs_shape, binary, fifo=self.fifo)
+        ring.update(frame_stacks.age_field(self.depth))
+        self.bytes_per_transition = self.transition_bytes(
+            self.frame_shape, binary, fifo=self.fifo, stacked=self.depth > 1
+        )
         self.capacity = checked_capacity(
             memory_bytes, self.bytes_per_transition, 1 if self.fifo else num_games
         )
@@ -146,22 +156,40 @@ class RealTransitions(tf.Module):
 
     @classmethod
     def transition_bytes(
-        cls, obs_shape: tuple[int, ...], binary: bool, *, fifo: bool = False
+        cls,
+        frame_shape: tuple[int, ...],
+        binary: bool,
+        *,
+        fifo: bool = False,
+        stacked: bool = False,
     ) -> int:
-        """Bytes of one stored transition: two frames and the side fields."""
-        return 2 * cls.frame_bytes_of(obs_shape, binary) + SIDE_BYTES + (4 if fifo else 0)
+        """Bytes of one stored transition: two frames, the side fields (and ring, age)."""
+        extra = (4 if fifo else 0) + (4 if stacked else 0)
+        return 2 * cls.frame_bytes_of(frame_shape, binary) + SIDE_BYTES + extra
 
     def _pack(self, frames: tf.Tensor) -> tf.Tensor:
-        flat = tf.reshape(frames, [-1, math.prod(self.obs_shape)])
+        if self.depth > 1:
+            frames = frame_stacks.newest(frames)
+        flat = tf.reshape(frames, [-1, math.prod(self.frame_shape)])
         return bits.pack_codes(tf.cast(flat, tf.int32), 2) if self.binary else flat
 
     def _unpack(self, rows: tf.Tensor) -> tf.Tensor:
         if self.binary:
-            rows = bits.unpack_codes(rows, math.prod(self.obs_shape), 2)
+            rows = bits.unpack_codes(rows, math.prod(self.frame_shape), 2)
             values = tf.cast(rows, tf.float32)
         else:
             values = tf.cast(rows, tf.float32) / 255.0
-        return tf.reshape(values, [-1, *self.obs_shape])
+        return tf.reshape(values, [-1, *self.frame_shape])
+
+    def _frames(self, items: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        """The sampled rows' obs and next_obs, their stacks rebuilt when stacked."""
+        if self.depth == 1:
+            return {"obs": self._unpack(items["obs"]), "next_obs": self._unpack(items["next_obs"])}
+        history = frame_stacks.history_rows(self.buffer, items["rows"], items["age"], self.depth)
+        stored = tf.gather(self.buffer.variables_by_field["obs"].value, tf.reshape(history, [-1]))
+        frames_at = tf.reshape(self._unpack(stored), [-1, self.depth, *self.frame_shape])
+        obs, next_obs = frame_stacks.stacks(frames_at, self._unpack(items["next_obs"]), self.depth)
+        return {"obs": obs, "next_obs": next_obs}
 
     def size(self) -> tf.Tensor:
         """int64 []: transitions stored."""
@@ -174,6 +202,8 @@ class RealTransitions(tf.Module):
             "next_obs": self._pack(transition["next_obs"]),
             **side_items(transition),
         }
+        if self.depth > 1:
+            items["age"] = frame_stacks.age_of(transition, self.depth)
         if self.fifo:
             items["ring"] = tf.zeros_like(items["task"])
         return self.buffer.write_unchecked(items)
@@ -183,14 +213,17 @@ class RealTransitions(tf.Module):
 
         Returns:
             dict: obs, next_obs float32 [m, H, W, C] in [0, 1] and side fields [m],
-            m = how many of the next writes land on a filled row (0 while filling).
+            m = how many of the next writes land on a filled row (0 while filling);
+            when stacked, the stored newest frames [m, H, W, C / K] and "age".
         """
         count = self.buffer.policy_state["task_counts"][0]
         positions = count + tf.range(tf.cast(batch_size, tf.int64), dtype=tf.int64)
         rows = tf.math.floormod(positions[positions >= self.capacity], self.capacity)
         items = self.buffer.read(rows)
+        age = {"age": items["age"]} if self.depth > 1 else {}
         return {
             **sampled_side(items),
+            **age,
             "obs": self._unpack(items["obs"]),
             "next_obs": self._unpack(items["next_obs"]),
         }
@@ -205,11 +238,7 @@ class RealTransitions(tf.Module):
     def sample(self, n: int, game: tf.Tensor | None) -> dict[str, tf.Tensor]:
         """n transitions (of `game` if given): frames float32 [n, H, W, C] in [0, 1]."""
         items = self.buffer.sample_unchecked(n, game)
-        return {
-            **sampled_side(items),
-            "obs": self._unpack(items["obs"]),
-            "next_obs": self._unpack(items["next_obs"]),
-        }
+        return {**sampled_side(items), **self._frames(items)}
 
     def stabilize(self, newest: tf.Tensor, batch: dict[str, tf.Tensor], own: int) -> tf.Tensor:
         """Raw frames need no codec: returns 0."""

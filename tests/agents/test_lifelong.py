@@ -76,6 +76,7 @@ def _transitions(n, *, binary=True, shape=(4, 4, 2), seed=0):
         "reward": rng.normal(size=n).astype(np.float32),
         "discount": rng.integers(0, 2, n).astype(np.float32),
         "game": np.ones(n, np.int32),
+        "age": np.zeros(n, np.int32),
     }
 
 
@@ -349,6 +350,7 @@ def test_atari_games_give_stacked_84x84_frames_and_a_short_run_learns_from_codes
     config = _config(
         games=("ale:Pong",),
         storage="recollections",
+        stored_frames="newest",  # as atari_cycle.flags: one 84x84 frame a step coded
         steps_per_phase=40,
         memory_bytes=200_000,
         eval_episodes=1,
@@ -358,6 +360,10 @@ def test_atari_games_give_stacked_84x84_frames_and_a_short_run_learns_from_codes
     )
     out = lifelong.run(config, str(tmp_path), progress=False)
     assert out["footprint"]["bits_per_frame"] == 64 and out["seeds"][0]["env_steps"] == 40
+    real = lifelong.run(
+        dataclasses.replace(config, storage="real"), str(tmp_path / "real"), progress=False
+    )
+    assert real["footprint"]["bytes_per_transition"] == 2 * 84 * 84 + 16 + 4
 
 
 def test_runs_plot_as_return_curves_and_matrices(tmp_path):
@@ -368,3 +374,18 @@ def test_runs_plot_as_return_curves_and_matrices(tmp_path):
     path = plotting.plot_runs([str(tmp_path / "a")], str(tmp_path / "plot.png"))
     assert os.path.getsize(path) > 10_000
     assert plotting.load_results(str(tmp_path / "a"))["seeds"][0]["phase_games"] == [0, 1]
+
+
+def test_a_run_saved_before_a_setting_existed_resumes_with_its_default(tmp_path):
+    from agents.lifelong import loop
+
+    config = _config()
+    saved = config.to_dict()
+    del saved["stored_frames"]  # a config.json written before --stored_frames
+    with open(tmp_path / "config.json", "w", encoding="utf-8") as f:
+        json.dump(saved, f)
+    loop._check_workdir(config, str(tmp_path), resume=True)  # no error
+    with pytest.raises(ValueError, match="same settings"):
+        loop._check_workdir(
+            dataclasses.replace(config, stored_frames="newest"), str(tmp_path), resume=True
+        )
