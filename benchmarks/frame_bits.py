@@ -10,9 +10,14 @@ sees first), then reports, per game and over all of them:
 - how many transitions (two frames and 16 bytes of side fields) each storage
   holds at --memory_bytes, where per-frame coding allows random access.
 
+With --stored_frames=newest a frame is the newest of each observation's stack
+(what `--stored_frames=newest` stores: one 84x84 Atari frame a step, the stacks
+rebuilt when sampled; 4 more bytes a transition for its age in the episode).
+
 Usage (from the repository root):
     python -m benchmarks.frame_bits [--games breakout,freeway] [--frames 2000]
         [--num_latents 40 --num_categories 4] [--memory_bytes 1000000] [--output bits.json]
+        [--stored_frames newest]
 """
 
 from __future__ import annotations
@@ -67,9 +72,10 @@ def frame_bits(frames: np.ndarray, binary: bool) -> dict[str, float]:
     return row
 
 
-def transitions_held(bits_per_frame: float, memory_bytes: int) -> int:
-    """Transitions of two frames (ceil to bytes) and the side fields in memory_bytes."""
-    return int(memory_bytes // (2 * math.ceil(bits_per_frame / 8) + replay.SIDE_BYTES))
+def transitions_held(bits_per_frame: float, memory_bytes: int, extra_bytes: int = 0) -> int:
+    """Transitions of two frames (ceil to bytes), the side fields and extra_bytes."""
+    per_item = 2 * math.ceil(bits_per_frame / 8) + replay.SIDE_BYTES + extra_bytes
+    return int(memory_bytes // per_item)
 
 
 def main() -> None:
@@ -81,16 +87,21 @@ def main() -> None:
     parser.add_argument("--num_categories", type=int, default=4)
     parser.add_argument("--memory_bytes", type=int, default=1_000_000)
     parser.add_argument("--output", default="frame_bits.json")
+    parser.add_argument("--stored_frames", choices=["observation", "newest"], default="observation")
     args = parser.parse_args()
     games = envs.make_games(args.games.split(","))
+    newest = args.stored_frames == "newest"
     collected = {g.name: collect(g, args.frames) for g in games}
+    if newest:
+        collected = {name: f[..., -1:] for name, f in collected.items()}
     binary = all(g.binary for g in games)
     rows = {name: frame_bits(f, binary) for name, f in collected.items()}
     rows["all games"] = frame_bits(np.concatenate(list(collected.values())), binary)
     code = bits.bits_per_item(args.num_latents, args.num_categories)
     for row in rows.values():
         row["recollection_code"] = float(code)
-    held = {k: transitions_held(v, args.memory_bytes) for k, v in rows["all games"].items()}
+    extra = 4 if newest else 0
+    held = {k: transitions_held(v, args.memory_bytes, extra) for k, v in rows["all games"].items()}
     with open(args.output, "w", encoding="utf-8") as f:
         json.dump(
             {"bits_per_frame": rows, "transitions_held": held, "args": vars(args)}, f, indent=2
