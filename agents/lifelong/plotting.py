@@ -30,7 +30,10 @@ def is_lifelong(results: dict) -> bool:
 
 
 def _matrices(results: dict) -> tuple[np.ndarray, str]:
-    key = "normalised_matrix" if "normalised_matrix" in results["seeds"][0] else "return_matrix"
+    """Normalised matrices when every seed normalised every game, else raw returns."""
+    seeds = results["seeds"]
+    every_game = all(s.get("normalised_games") == s["games"] for s in seeds)
+    key = "normalised_matrix" if every_game else "return_matrix"
     unit = "normalised return" if key == "normalised_matrix" else "return"
     return np.asarray([s[key] for s in results["seeds"]], float), unit
 

@@ -7,7 +7,8 @@ at the end; `aggregate` joins the seeds for `results.json`.
 ```
 returns     float [P, G]   phase p = cycle * len(games) + position in the cycle
 normalised  (R - random) / (reference - random) per game: 0 = a random policy,
-            1 = a single-game agent given as many steps (when references are known)
+            1 = a single-game agent given as many steps (when references are known;
+            over the games whose reference beats the seed's random policy)
 final       mean over games of the last row              (the agent at the end)
 retention   mean over games of the last row, each game's entry taken from the
             normalised matrix (= final), reported with BWT
@@ -78,9 +79,17 @@ def seed_result(
     references: Sequence[float] | None,
     extras: Mapping[str, object],
 ) -> dict:
-    """One seed's results: raw and normalised matrices and their summaries."""
+    """One seed's results: raw and normalised matrices and their summaries.
+
+    The normalised ones cover the games whose reference beats this seed's random
+    policy ("normalised_games"); a game no agent learned above random (its
+    reference at or below the random return) has no scale and is left out.
+    """
     played = phase_games(games, cycles)
-    normalised = normalise(returns, random_returns, references)
+    names = list(dict.fromkeys(games))
+    columns = []
+    if references is not None:
+        columns = [g for g in range(len(names)) if references[g] > random_returns[g]]
     result = {
         "seed": seed,
         "games": list(dict.fromkeys(games)),
@@ -91,9 +100,16 @@ def seed_result(
         "final_returns": np.asarray(returns, float)[-1].tolist(),
         **extras,
     }
-    if normalised is not None:
-        result["normalised_matrix"] = normalised.tolist()
-        result["normalised"] = summary(normalised, played)
+    if columns:
+        normalised = normalise(
+            np.asarray(returns, float)[:, columns],
+            [random_returns[c] for c in columns],
+            [references[c] for c in columns],
+        )
+        remap = {c: i for i, c in enumerate(columns)}
+        result["normalised_games"] = [names[c] for c in columns]
+        result["normalised_matrix"] = np.asarray(normalised).tolist()
+        result["normalised"] = summary(np.asarray(normalised), [remap.get(g, -1) for g in played])
         result["retention"] = result["normalised"]["final_mean"]
     return result
 

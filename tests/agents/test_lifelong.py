@@ -335,6 +335,20 @@ def test_normalised_returns_bwt_and_in_phase_values_on_a_hand_example():
     assert summary["in_phase_mean"] == pytest.approx((0.5 + 0.5 + 0.25) / 3)
     with pytest.raises(ValueError, match="above the random policy"):
         results.normalise(returns, [1.0, 1.0], [1.0, 9.0])
+    # a run leaves out the game its reference does not lift above random, not crash
+    seed = results.seed_result(
+        seed=0,
+        games=("a", "b", "a"),
+        cycles=1,
+        returns=returns,
+        random_returns=[1.0, 1.0],
+        references=[1.0, 9.0],
+        extras={},
+    )
+    assert seed["normalised_games"] == ["b"]
+    np.testing.assert_allclose(seed["normalised_matrix"], [[0.0], [0.5], [0.25]])
+    assert seed["retention"] == pytest.approx(0.25)
+    assert seed["normalised"]["in_phase_mean"] == pytest.approx(0.5)  # b's phase alone
 
 
 def test_atari_games_give_stacked_84x84_frames_and_a_short_run_learns_from_codes(tmp_path):
