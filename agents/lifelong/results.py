@@ -87,9 +87,8 @@ def seed_result(
     """
     played = phase_games(games, cycles)
     names = list(dict.fromkeys(games))
-    columns = []
-    if references is not None:
-        columns = [g for g in range(len(names)) if references[g] > random_returns[g]]
+    scales = list(references) if references is not None else []
+    columns = [g for g in range(len(scales)) if scales[g] > random_returns[g]]
     result = {
         "seed": seed,
         "games": list(dict.fromkeys(games)),
@@ -104,7 +103,7 @@ def seed_result(
         normalised = normalise(
             np.asarray(returns, float)[:, columns],
             [random_returns[c] for c in columns],
-            [references[c] for c in columns],
+            [scales[c] for c in columns],
         )
         remap = {c: i for i, c in enumerate(columns)}
         result["normalised_games"] = [names[c] for c in columns]
