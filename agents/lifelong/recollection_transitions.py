@@ -75,20 +75,9 @@ class RecollectionTransitions(tf.Module):
         self.bits_per_frame = bits.bits_per_item(codec.num_latents, codec.num_categories)
         code_bytes = bits.code_bytes(codec.num_latents, codec.num_categories)
         self.bytes_per_transition = 2 * code_bytes + SIDE_BYTES + (4 if self.depth > 1 else 0)
+        recent_bytes = self._recent_bytes(memory_bytes)
         self.recent = None
-        recent_bytes = 0
-        if codec.recent_transitions:
-            per_item = RealTransitions.transition_bytes(
-                self.frame_shape, binary, fifo=True, stacked=self.depth > 1
-            )
-            recent_bytes = codec.recent_transitions * per_item
-            if recent_bytes + self.bytes_per_transition * num_games > memory_bytes:
-                raise ValueError(
-                    f"Expected --memory_bytes to hold --recent_transitions="
-                    f"{codec.recent_transitions} raw transitions ({recent_bytes} bytes) and "
-                    f"{num_games} coded ones ({self.bytes_per_transition} bytes each). "
-                    f"Received: memory_bytes={memory_bytes}"
-                )
+        if recent_bytes:
             self.recent = RealTransitions(
                 obs_shape=obs_shape,
                 binary=binary,
@@ -114,6 +103,28 @@ class RecollectionTransitions(tf.Module):
             learning_rate=codec.codec_learning_rate,
             seed=seed,
         )
+
+    def _recent_bytes(self, memory_bytes: int) -> int:
+        """Bytes of the raw ring of the newest transitions (0 without one).
+
+        Raises:
+            ValueError: if the budget cannot hold the ring and one coded
+                transition per game.
+        """
+        count = self.codec_config.recent_transitions
+        if not count:
+            return 0
+        per_item = RealTransitions.transition_bytes(
+            self.frame_shape, self.binary, fifo=True, stacked=self.depth > 1
+        )
+        recent_bytes = count * per_item
+        if recent_bytes + self.bytes_per_transition * self.num_games > memory_bytes:
+            raise ValueError(
+                f"Expected --memory_bytes to hold --recent_transitions={count} raw "
+                f"transitions ({recent_bytes} bytes) and {self.num_games} coded ones "
+                f"({self.bytes_per_transition} bytes each). Received: memory_bytes={memory_bytes}"
+            )
+        return recent_bytes
 
     def _codec(self, codec: CodecConfig, seed: int) -> DiscreteAutoencoder:
         mlp = codec.codec == "mlp"
