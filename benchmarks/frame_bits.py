@@ -32,7 +32,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np
 import zstandard
 
-from agents.lifelong import envs, replay
+from agents.lifelong import envs, frame_stacks, replay
 from recollect import bits
 
 LEVEL = 19
@@ -100,7 +100,7 @@ def main() -> None:
     code = bits.bits_per_item(args.num_latents, args.num_categories)
     for row in rows.values():
         row["recollection_code"] = float(code)
-    extra = 4 if newest else 0
+    extra = frame_stacks.AGE_BYTES if newest else 0
     held = {k: transitions_held(v, args.memory_bytes, extra) for k, v in rows["all games"].items()}
     with open(args.output, "w", encoding="utf-8") as f:
         json.dump(

@@ -49,18 +49,17 @@ def run_row(run: dict, references: dict[str, float], learned: list[str]) -> dict
     seeds = run["seeds"]
     games = seeds[0]["games"]
     columns = [games.index(g) for g in learned]
-    remap = {c: i for i, c in enumerate(columns)}
-    summaries = []
-    for seed in seeds:
-        normalised = results.normalise(
-            np.asarray(seed["return_matrix"])[:, columns],
-            [seed["random_returns"][c] for c in columns],
-            [references[g] for g in learned],
-        )
-        if normalised is None:
-            raise SystemExit("error: expected references for every game")
-        played = [remap.get(g, -1) for g in seed["phase_games"]]
-        summaries.append(results.summary(normalised, played))
+    scales = [references[g] for g in games]
+    summaries = [
+        results.normalised_columns(
+            np.asarray(seed["return_matrix"]),
+            seed["random_returns"],
+            scales,
+            seed["phase_games"],
+            columns,
+        )[1]
+        for seed in seeds
+    ]
     finals = np.asarray([s["final_returns"] for s in seeds])
     return {
         "footprint": run["footprint"],

@@ -26,6 +26,7 @@ from absl import flags
 
 from agents import lifelong
 from agents.lifelong import config as lifelong_config
+from agents.lifelong import frame_stacks
 from runners import config_flags, program
 
 _FLAGS = flags.FlagValues()  # its own namespace: runners.continual has flags of these names
@@ -90,7 +91,7 @@ _POLICY = flags.DEFINE_enum(
 _STORED_FRAMES = flags.DEFINE_enum(
     "stored_frames",
     _DEFAULT.stored_frames,
-    list(lifelong_config.STORED_FRAMES),
+    list(frame_stacks.STORED_FRAMES),
     "observation: store each observation whole; newest: only the newest frame of its "
     "stack (Atari), the stacks rebuilt when sampled.",
     flag_values=_FLAGS,

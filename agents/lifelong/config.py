@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from agents.lifelong import envs
-from agents.lifelong.frame_stacks import STORED_FRAMES
+from agents.lifelong.frame_stacks import check_stored_frames
 
 STORAGES = ("real", "recollections")
 WRITE_POLICIES = ("game_rings", "reservoir")
@@ -222,17 +222,7 @@ class LifelongConfig:
             f"--write_policy among {list(WRITE_POLICIES)}",
             f"{self.write_policy!r}",
         )
-        _check(
-            self.stored_frames in STORED_FRAMES,
-            f"--stored_frames among {list(STORED_FRAMES)}",
-            f"{self.stored_frames!r}",
-        )
-        _check(
-            self.stored_frames == "observation" or self.write_policy == "game_rings",
-            "--write_policy=game_rings with --stored_frames=newest (stacks are rebuilt "
-            "from the rows written before, which only rings keep in order)",
-            f"--write_policy={self.write_policy}",
-        )
+        check_stored_frames(self.stored_frames, self.write_policy)
         for name in ("steps_per_phase", "cycles", "memory_bytes", "eval_episodes"):
             _check(_is_int(getattr(self, name), 1), f"--{name} >= 1", f"{getattr(self, name)!r}")
         _check(_is_int(self.eval_max_steps, 1), "--eval_max_steps >= 1", f"{self.eval_max_steps}")

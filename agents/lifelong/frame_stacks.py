@@ -34,30 +34,43 @@ from recollect import Field, IndexBuffer
 from recollect.write_policies import TaskRingPolicy
 
 STORED_FRAMES = ("observation", "newest")
+AGE_BYTES = 4  # the int32 "age" field of a stacked row
 
 
-def checked_depth(stored_frames: str, obs_shape: Sequence[int], policy: str) -> int:
-    """K, the frames a stack is rebuilt from (1: observations are stored whole).
-
-    "newest" takes the observation's channels as its stack of K frames (an Atari
-    observation: 4 grayscale frames).
-
-    Raises:
-        ValueError: an unknown setting, or "newest" with the reservoir policy.
-    """
+def check_stored_frames(stored_frames: str, policy: str) -> None:
+    """Raises ValueError for an unknown setting, or "newest" with the reservoir policy."""
     if stored_frames not in STORED_FRAMES:
         raise ValueError(
             f"Expected --stored_frames among {list(STORED_FRAMES)}. Received: {stored_frames!r}"
         )
-    if stored_frames == "observation":
-        return 1
-    if policy == "reservoir":
+    if stored_frames == "newest" and policy == "reservoir":
         raise ValueError(
             "Expected --write_policy=game_rings with --stored_frames=newest: stacks are "
             "rebuilt from the rows written before, which only rings keep in order. "
             "Received: --write_policy=reservoir"
         )
-    return int(obs_shape[-1])
+
+
+def frame_layout(
+    stored_frames: str, obs_shape: Sequence[int], policy: str
+) -> tuple[int, tuple[int, ...]]:
+    """(K, the shape of a stored frame): K frames a stack is rebuilt from.
+
+    "observation" stores observations whole (K = 1); "newest" takes the
+    observation's channels as its stack of K frames (an Atari observation: 4
+    grayscale frames) and stores one, [H, W, C / K].
+
+    Raises:
+        ValueError: as `check_stored_frames`.
+    """
+    check_stored_frames(stored_frames, policy)
+    depth = 1 if stored_frames == "observation" else int(obs_shape[-1])
+    return depth, (*obs_shape[:-1], obs_shape[-1] // depth)
+
+
+def age_bytes(depth: int) -> int:
+    """Bytes a row spends on its "age" (0 when observations are stored whole)."""
+    return AGE_BYTES if depth > 1 else 0
 
 
 def age_field(depth: int) -> dict[str, Field]:
@@ -70,9 +83,9 @@ def age_of(transition: dict[str, tf.Tensor], depth: int) -> tf.Tensor:
     return tf.minimum(tf.cast(transition["age"], tf.int32), depth - 1)
 
 
-def newest(frames: tf.Tensor) -> tf.Tensor:
-    """[B, H, W, K] -> [B, H, W, 1]: the newest frame of each stack."""
-    return frames[..., -1:]
+def newest(frames: tf.Tensor, depth: int) -> tf.Tensor:
+    """[B, H, W, C] -> what a row stores: the newest frame [B, H, W, C / depth]."""
+    return frames[..., -1:] if depth > 1 else frames
 
 
 def history_rows(buffer: IndexBuffer, rows: tf.Tensor, ages: tf.Tensor, depth: int) -> tf.Tensor:
@@ -100,7 +113,7 @@ def history_rows(buffer: IndexBuffer, rows: tf.Tensor, ages: tf.Tensor, depth: i
     return ring[:, None] * share + tf.math.floormod(local[:, None] - back, share)
 
 
-def stacks(frames_at: tf.Tensor, next_frames: tf.Tensor, depth: int) -> tuple[tf.Tensor, tf.Tensor]:
+def stacks(frames_at: tf.Tensor, next_frames: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
     """The obs and next_obs stacks [n, H, W, depth] of n rows.
 
     Args:

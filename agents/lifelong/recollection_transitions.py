@@ -68,13 +68,12 @@ class RecollectionTransitions(tf.Module):
     ) -> None:
         super().__init__(name="recollection_transitions")
         self.obs_shape, self.binary, self.num_games = tuple(obs_shape), bool(binary), num_games
-        self.depth = frame_stacks.checked_depth(stored_frames, obs_shape, policy)
-        self.frame_shape = (*self.obs_shape[:-1], self.obs_shape[-1] // self.depth)
+        self.depth, self.frame_shape = frame_stacks.frame_layout(stored_frames, obs_shape, policy)
         self.codec_config = codec
         self.scale = 1.0 if binary else 1.0 / 255.0
         self.bits_per_frame = bits.bits_per_item(codec.num_latents, codec.num_categories)
         code_bytes = bits.code_bytes(codec.num_latents, codec.num_categories)
-        self.bytes_per_transition = 2 * code_bytes + SIDE_BYTES + (4 if self.depth > 1 else 0)
+        self.bytes_per_transition = 2 * code_bytes + SIDE_BYTES + frame_stacks.age_bytes(self.depth)
         recent_bytes = self._recent_bytes(memory_bytes)
         self.recent = None
         if recent_bytes:
@@ -115,7 +114,7 @@ class RecollectionTransitions(tf.Module):
         if not count:
             return 0
         per_item = RealTransitions.transition_bytes(
-            self.frame_shape, self.binary, fifo=True, stacked=self.depth > 1
+            self.frame_shape, self.binary, fifo=True, depth=self.depth
         )
         recent_bytes = count * per_item
         if recent_bytes + self.bytes_per_transition * self.num_games > memory_bytes:
@@ -163,7 +162,7 @@ class RecollectionTransitions(tf.Module):
 
     def _stored(self, frames: tf.Tensor) -> tf.Tensor:
         """uint8 observations [B, H, W, C] -> the float frames a row codes."""
-        return self._frames(frame_stacks.newest(frames) if self.depth > 1 else frames)
+        return self._frames(frame_stacks.newest(frames, self.depth))
 
     def observe(self, transition: dict[str, tf.Tensor]) -> tf.Tensor:
         """Writes transitions (graph-safe): obs, next_obs uint8 [B, H, W, C], side fields [B]."""
@@ -194,7 +193,7 @@ class RecollectionTransitions(tf.Module):
         )
         frames_at = tf.reshape(self._decoded_codes(codes), [-1, self.depth, *self.frame_shape])
         next_frames = self._decoded_codes(items[codes_field("next_x")])
-        obs, next_obs = frame_stacks.stacks(frames_at, next_frames, self.depth)
+        obs, next_obs = frame_stacks.stacks(frames_at, next_frames)
         return {**sampled_side(items), "obs": obs, "next_obs": next_obs}
 
     def _decoded_codes(self, packed: tf.Tensor) -> tf.Tensor:
@@ -229,7 +228,7 @@ class RecollectionTransitions(tf.Module):
         share (drawn from it); the recollections are the rest of the batch.
         """
         frames = self._stored(newest)
-        batch_frames = frame_stacks.newest(batch["obs"]) if self.depth > 1 else batch["obs"]
+        batch_frames = frame_stacks.newest(batch["obs"], self.depth)
         recalled = batch_frames
         if self.recent is not None:
             frames = tf.concat([frames, batch_frames[:own]], 0)

@@ -122,15 +122,14 @@ class RealTransitions(tf.Module):
     ) -> None:
         super().__init__(name="real_transitions")
         self.obs_shape, self.binary, self.num_games = tuple(obs_shape), bool(binary), num_games
-        self.depth = frame_stacks.checked_depth(stored_frames, obs_shape, policy)
-        self.frame_shape = (*self.obs_shape[:-1], self.obs_shape[-1] // self.depth)
+        self.depth, self.frame_shape = frame_stacks.frame_layout(stored_frames, obs_shape, policy)
         self.frame_bytes = self.frame_bytes_of(self.frame_shape, binary)
         self.bits_per_frame = math.prod(self.frame_shape) * (1 if binary else 8)
         self.fifo = policy == "fifo"
         ring = {"ring": Field((), "int32", 1)} if self.fifo else {}
         ring.update(frame_stacks.age_field(self.depth))
         self.bytes_per_transition = self.transition_bytes(
-            self.frame_shape, binary, fifo=self.fifo, stacked=self.depth > 1
+            self.frame_shape, binary, fifo=self.fifo, depth=self.depth
         )
         self.capacity = checked_capacity(
             memory_bytes, self.bytes_per_transition, 1 if self.fifo else num_games
@@ -161,15 +160,14 @@ class RealTransitions(tf.Module):
         binary: bool,
         *,
         fifo: bool = False,
-        stacked: bool = False,
+        depth: int = 1,
     ) -> int:
         """Bytes of one stored transition: two frames, the side fields (and ring, age)."""
-        extra = (4 if fifo else 0) + (4 if stacked else 0)
+        extra = (4 if fifo else 0) + frame_stacks.age_bytes(depth)
         return 2 * cls.frame_bytes_of(frame_shape, binary) + SIDE_BYTES + extra
 
     def _pack(self, frames: tf.Tensor) -> tf.Tensor:
-        if self.depth > 1:
-            frames = frame_stacks.newest(frames)
+        frames = frame_stacks.newest(frames, self.depth)
         flat = tf.reshape(frames, [-1, math.prod(self.frame_shape)])
         return bits.pack_codes(tf.cast(flat, tf.int32), 2) if self.binary else flat
 
@@ -188,7 +186,7 @@ class RealTransitions(tf.Module):
         history = frame_stacks.history_rows(self.buffer, items["rows"], items["age"], self.depth)
         stored = tf.gather(self.buffer.variables_by_field["obs"].value, tf.reshape(history, [-1]))
         frames_at = tf.reshape(self._unpack(stored), [-1, self.depth, *self.frame_shape])
-        obs, next_obs = frame_stacks.stacks(frames_at, self._unpack(items["next_obs"]), self.depth)
+        obs, next_obs = frame_stacks.stacks(frames_at, self._unpack(items["next_obs"]))
         return {"obs": obs, "next_obs": next_obs}
 
     def size(self) -> tf.Tensor:

@@ -69,6 +69,34 @@ def summary(matrix: np.ndarray, played: Sequence[int]) -> dict[str, float]:
     }
 
 
+def normalised_columns(
+    returns: np.ndarray,
+    random_returns: Sequence[float],
+    references: Sequence[float],
+    played: Sequence[int],
+    columns: Sequence[int],
+) -> tuple[np.ndarray, dict[str, float]]:
+    """The normalised matrix [P, len(columns)] of some games and its summary.
+
+    Args:
+        returns: float [P, G], every game's return after every phase.
+        random_returns, references: per game, all G of them.
+        played: `phase_games`; phases of a game not in columns count as time only.
+        columns: the game ids to normalise, in order.
+
+    Raises:
+        ValueError: as `normalise`.
+    """
+    matrix = normalise(
+        np.asarray(returns, float)[:, list(columns)],
+        [random_returns[c] for c in columns],
+        [references[c] for c in columns],
+    )
+    assert matrix is not None  # references are given
+    remap = {c: i for i, c in enumerate(columns)}
+    return matrix, summary(matrix, [remap.get(g, -1) for g in played])
+
+
 def seed_result(
     *,
     seed: int,
@@ -91,7 +119,7 @@ def seed_result(
     columns = [g for g in range(len(scales)) if scales[g] > random_returns[g]]
     result = {
         "seed": seed,
-        "games": list(dict.fromkeys(games)),
+        "games": names,
         "phase_games": played,
         "return_matrix": np.asarray(returns, float).tolist(),
         "random_returns": list(map(float, random_returns)),
@@ -100,16 +128,13 @@ def seed_result(
         **extras,
     }
     if columns:
-        normalised = normalise(
-            np.asarray(returns, float)[:, columns],
-            [random_returns[c] for c in columns],
-            [scales[c] for c in columns],
+        normalised, normalised_summary = normalised_columns(
+            returns, random_returns, scales, played, columns
         )
-        remap = {c: i for i, c in enumerate(columns)}
         result["normalised_games"] = [names[c] for c in columns]
-        result["normalised_matrix"] = np.asarray(normalised).tolist()
-        result["normalised"] = summary(np.asarray(normalised), [remap.get(g, -1) for g in played])
-        result["retention"] = result["normalised"]["final_mean"]
+        result["normalised_matrix"] = normalised.tolist()
+        result["normalised"] = normalised_summary
+        result["retention"] = normalised_summary["final_mean"]
     return result
 
 
