@@ -17,6 +17,7 @@ fields. BUILD.md walks through an example.
 from agents.learners.base import MASKED_LOGIT, OPTIMIZERS, Learner, LearnerConfig
 from agents.learners.ewc import EwcConfig, EwcLearner
 from agents.learners.gem import GemConfig, GemLearner
+from agents.learners.icarl import IcarlConfig, IcarlLearner
 from agents.learners.lwf import LwfConfig, LwfLearner
 from agents.learners.online import OnlineConfig, OnlineLearner
 from agents.learners.replay import ReplayConfig, ReplayLearner
@@ -27,6 +28,7 @@ LEARNERS: dict[str, type[Learner]] = {
     "gem": GemLearner,
     "ewc": EwcLearner,
     "lwf": LwfLearner,
+    "icarl": IcarlLearner,
 }
 
 __all__ = [
@@ -37,6 +39,8 @@ __all__ = [
     "EwcLearner",
     "GemConfig",
     "GemLearner",
+    "IcarlConfig",
+    "IcarlLearner",
     "Learner",
     "LearnerConfig",
     "LwfConfig",

@@ -58,6 +58,8 @@ LEARNER_CASES = [
     ("gem", "recollections"),
     ("ewc", "real"),
     ("lwf", "real"),
+    ("icarl", "real"),
+    ("icarl", "recollections"),
 ]
 
 
@@ -89,7 +91,13 @@ def test_each_learner_runs_two_tasks_end_to_end(tmp_path, data_dir, learner, sto
     assert list((tmp_path / "tensorboard" / "seed_0").iterdir())
     footprint = results["footprint"]
     assert footprint == seed["footprint"]
-    if learner in ("replay", "gem"):
+    if learner == "icarl":  # exemplars are written at task ends: a task's share each
+        assert results["storage"] == storage
+        # a share of capacity // 2 rows per task, or all of a task's 12 examples if fewer
+        stored = {"real": 2, "recollections": 2 * 12}[storage]
+        assert footprint["items_stored"] == stored
+        assert footprint["state_bytes"] > 0  # the distillation teacher and the class means
+    elif learner in ("replay", "gem"):
         assert results["storage"] == storage
         if storage == "real":
             assert footprint["capacity"] == 2 and footprint["bits_per_item"] == 28 * 28 * 8
@@ -119,6 +127,7 @@ def test_several_seeds_report_mean_and_std(tmp_path, data_dir):
         ({"learner": "replay", "storage": "recollections", "seeds": (0, 1)}, 4),
         ({"learner": "gem", "storage": "recollections"}, 3),
         ({"learner": "ewc", "storage": "real"}, 5),
+        ({"learner": "icarl", "storage": "recollections"}, 4),
     ],
 )
 def test_resume_after_a_kill_gives_identical_results(tmp_path, data_dir, overrides, stop_after):

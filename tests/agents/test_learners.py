@@ -12,6 +12,8 @@ from agents.learners import (
     EwcLearner,
     GemConfig,
     GemLearner,
+    IcarlConfig,
+    IcarlLearner,
     LwfConfig,
     LwfLearner,
     OnlineConfig,
@@ -19,6 +21,7 @@ from agents.learners import (
     ReplayConfig,
     ReplayLearner,
 )
+from agents.learners import icarl as icarl_module
 from agents.stores import RealStore
 from recollect import ReservoirPolicy, TaskRingPolicy
 
@@ -370,3 +373,99 @@ def test_a_checkpoint_of_a_learner_holds_its_store_and_state(tmp_path):
     assert fresh.optimizer.iterations.numpy() == 1
     assert fresh_store.size() == 5
     np.testing.assert_array_equal(fresh_store.read_rows(np.arange(5))[0].numpy(), x)
+
+
+# ----------------------------------------------------------------------- iCaRL
+def icarl(capacity=6, num_tasks=2, task_masks=None, strength=1.0):
+    config = IcarlConfig(learning_rate=0.1, replay_batch_size=4, icarl_strength=strength)
+    store = real_store(capacity, TaskRingPolicy(num_tasks), num_tasks=num_tasks)
+    return IcarlLearner(linear_model(), config=config, store=store, task_masks=task_masks)
+
+
+def test_herding_picks_distinct_rows_whose_running_mean_tracks_the_class_mean():
+    features = np.array([[0.0, 0.0], [10.0, 0.0], [-10.0, 0.0], [1.0, 0.0], [0.0, 9.0]])
+    order = icarl_module.herding(features, 3)
+    mean = features.mean(axis=0)  # [0.2, 1.8]
+    assert order[0] == 0  # the row nearest the mean comes first
+    assert len(set(order.tolist())) == 3
+    greedy = [np.linalg.norm(mean - features[order[: k + 1]].mean(axis=0)) for k in range(3)]
+    first_three = np.linalg.norm(mean - features[:3].mean(axis=0))
+    assert greedy[-1] < first_three  # better than taking rows in order
+    assert len(icarl_module.herding(features, 9)) == len(features)  # at most n rows
+
+
+def test_icarl_writes_a_class_balanced_share_per_task_at_its_end_only():
+    learner = icarl(capacity=6)
+    x, y = data(30, seed=1)
+    for start in range(0, 30, 10):
+        learner.train_step(x[start : start + 10], y[start : start + 10], 0)
+    assert int(learner.store.size()) == 0  # nothing is stored during a task
+    learner.end_task(0, x, y)
+    stored_x, stored_y, stored_task = learner.store.read_rows(np.arange(3))
+    assert sorted(stored_y.numpy().tolist()) == [0, 1, 2]  # share 3, one per class
+    assert set(stored_task.numpy().tolist()) == {0}
+    for row, label in zip(stored_x.numpy(), stored_y.numpy(), strict=True):
+        assert any(np.allclose(row, x[i], atol=1 / 255) for i in np.flatnonzero(y == label))
+    np.testing.assert_array_equal(learner.has_mean.numpy(), [1.0, 1.0, 1.0])
+    # each class mean is its exemplar's normalised feature (one exemplar a class)
+    features = learner.features(stored_x.numpy())
+    np.testing.assert_allclose(learner.class_means.numpy()[stored_y.numpy()], features, atol=1e-5)
+
+
+def test_icarl_predicts_the_nearest_class_mean_not_the_argmax():
+    learner = icarl()
+    x, y = data(12, seed=2)
+    learner.end_task(0, x, y)
+    logits = learner.model(x).numpy()
+    features = logits / np.linalg.norm(logits, axis=1, keepdims=True)
+    # means that send every input to the class its logits rank last
+    means = np.eye(CLASSES, dtype=np.float32)
+    learner.class_means.assign(-means)
+    expected = np.argmax(-((features[:, None, :] + means[None]) ** 2).sum(-1), axis=1)
+    predicted = learner._predict_graph(tf.constant(x), tf.constant(0)).numpy()
+    np.testing.assert_array_equal(predicted, expected)
+    assert np.any(predicted != logits.argmax(axis=1))
+    assert learner.accuracy(x, y, 0) == pytest.approx(np.mean(expected == y))
+
+
+def test_icarl_falls_back_to_the_masked_argmax_for_a_task_without_exemplars():
+    masks = np.array([[1, 1, 0], [0, 0, 1]], np.float32)
+    learner = icarl(task_masks=masks)
+    x, y = data(12, seed=3)
+    y = np.where(y == 2, 0, y).astype(np.int32)  # task 0 holds classes 0 and 1
+    learner.end_task(0, x, y)
+    assert learner.has_mean.numpy().tolist() == [1.0, 1.0, 0.0]
+    on_task_1 = learner._predict_graph(tf.constant(x), tf.constant(1)).numpy()
+    np.testing.assert_array_equal(on_task_1, np.full(len(x), 2))  # its only class
+    on_task_0 = learner._predict_graph(tf.constant(x), tf.constant(0)).numpy()
+    assert set(on_task_0.tolist()) <= {0, 1}
+
+
+def test_icarl_distils_towards_the_model_of_the_last_task_end():
+    learner = icarl()
+    x, y = data(12, seed=4)
+    learner.end_task(0, x, y)
+    x_hat, _, tasks_hat = learner.store.read_rows(np.arange(3))
+    assert float(learner.distillation(x_hat, tasks_hat)) == pytest.approx(0.0, abs=1e-6)
+    before = [v.numpy() for v in learner.teacher.weights]
+    for _ in range(5):
+        learner.train_step(x[:4], y[:4], 1)
+    assert float(learner.distillation(x_hat, tasks_hat)) > 1e-4
+    for kept, now in zip(before, learner.teacher.weights, strict=True):
+        np.testing.assert_array_equal(kept, now.numpy())  # the teacher stays put in a task
+    # with the term switched off, the same steps move further from the teacher
+    free = icarl(strength=0.0)
+    free.end_task(0, x, y)
+    for _ in range(5):
+        free.train_step(x[:4], y[:4], 1)
+    assert float(free.distillation(x_hat, tasks_hat)) > float(
+        learner.distillation(x_hat, tasks_hat)
+    )
+
+
+def test_icarl_footprint_counts_the_exemplars_and_the_teacher():
+    learner = icarl(capacity=6)
+    footprint = learner.footprint()
+    params = INPUT[0] * INPUT[1] * CLASSES + CLASSES
+    assert footprint.capacity == 6
+    assert footprint.state_bytes == 4 * params + 4 * (CLASSES * CLASSES + CLASSES)
