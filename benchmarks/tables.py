@@ -60,6 +60,9 @@ PAPER = {
             "replay_recollections_10",
             "replay_recollections_50",
             "replay_recollections_200",
+            "icarl_real_10",
+            "icarl_real_50",
+            "icarl_real_200",
         ]
     ),
     # The paper's Table 3 is on Incremental CIFAR-100 (not available here); its rows
