@@ -12,6 +12,8 @@ Tables (each a folder of flagfiles in runners/configs/, one per row):
   from scratch or initialised from one pretrained on Omniglot drawings (made first,
   into codecs/, by `runners.pretrain_codec` when missing). The paper's numbers are
   its CIFAR-100 ones, shown for the pattern only.
+- `table1_omniglot_codec`: Table 1's recollection rows, each with its codec
+  initialised from one pretrained on Omniglot drawings (made first when missing).
 
 Runs every row with `python -m runners.continual`, one after another, each into
 ROOT/<row>/, resuming rows that were interrupted and skipping rows already
@@ -65,6 +67,13 @@ PAPER = {
             "icarl_real_200",
         ]
     ),
+    # Table 1's recollection rows with the codec pretrained on Omniglot drawings.
+    "table1_omniglot_codec": {
+        "replay_recollections_100": 75.6,
+        "replay_recollections_200": 81.1,
+        "gem_recollections_100": 79.0,
+        "gem_recollections_200": 81.5,
+    },
     # The paper's Table 3 is on Incremental CIFAR-100 (not available here); its rows
     # are shown beside ours for the pattern, not as numbers to match.
     "table3": {
@@ -101,6 +110,23 @@ PREPARE = {
             "--epochs=5",
         ]
     }
+}
+OMNIGLOT_CONV64 = ["-m", "runners.pretrain_codec", "--dataset=omniglot", "--codec=conv"]
+PREPARE["table1_omniglot_codec"] = {
+    "codecs/omniglot_104x4.npz": [
+        *OMNIGLOT_CONV64,
+        "--num_latents=104",
+        "--num_categories=4",
+        "--codec_units=64",
+        "--epochs=5",
+    ],
+    "codecs/omniglot_138x8.npz": [
+        *OMNIGLOT_CONV64,
+        "--num_latents=138",
+        "--num_categories=8",
+        "--codec_units=64",
+        "--epochs=5",
+    ],
 }
 # Tables whose rows are told apart by name (the same learner and storage in several).
 BY_NAME = {"table3"}
