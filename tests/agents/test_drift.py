@@ -191,7 +191,7 @@ def test_a_run_made_before_the_probe_existed_resumes(tmp_path, data_dir):
     ("overrides", "message"),
     [
         ({"storage": "real"}, r"--drift_probe_items=0 unless .*Received: .*storage='real'"),
-        ({"learner": "online"}, r"--learner among \['gem', 'replay'\].*learner='online'"),
+        ({"learner": "online"}, r"--learner among \['gem', 'icarl', 'replay'\].*learner='online'"),
         ({"learner": "ewc", "storage": "real"}, "--drift_probe_items=0 unless"),
         ({"drift_probe_items": -1}, r"--drift_probe_items >= 0\. Received: drift_probe_items=-1"),
         ({"drift_probe_items": True}, "--drift_probe_items >= 0"),
