@@ -10,6 +10,9 @@ import zipfile
 
 import pytest
 
+from agents.stores import STORES
+from agents.stores.codecs import build_codec
+from recollect import pretrained_codec
 from runners import continual as continual_runner
 from runners import lifelong as lifelong_runner
 from tests.datasets import fakes
@@ -38,8 +41,42 @@ def test_there_are_flagfiles_for_every_benchmark():
 @pytest.mark.parametrize("path", FLAGFILES, ids=[os.path.relpath(p, REPO) for p in FLAGFILES])
 def test_every_flagfile_parses_into_a_valid_config_from_any_directory(path, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # nested --flagfile paths resolve against the package
+    _write_the_codecs_it_starts_from(path, tmp_path)
     config = continual_runner.config_from_flagfile(path)
     assert config.seeds and config.learner and config.stream  # checked on construction
+
+
+def _write_the_codecs_it_starts_from(path, tmp_path):
+    """An untrained codec of the flagfile's settings at each --codec_init path it names.
+
+    A missing file is refused (tested in tests/agents); the flagfiles that name one
+    are MNIST-Rotations rows, so the codec's input is 28x28x1.
+    """
+    with open(path, encoding="utf-8") as f:
+        lines = f.read().splitlines()
+    inits = [line.split("=", 1)[1] for line in lines if line.startswith("--codec_init=")]
+    if not inits:
+        return
+    stripped = tmp_path / "without_codec_init.flags"
+    stripped.write_text("\n".join(ln for ln in lines if not ln.startswith("--codec_init=")))
+    config = continual_runner.config_from_flagfile(str(stripped))
+    store = STORES[config.storage]
+    plan = store.plan(
+        config.store_config,
+        incremental_storage=config.incremental_storage,
+        input_shape=(28, 28, 1),
+        budget_kind=config.budget,
+    )
+    codec = build_codec(
+        config.store_config,
+        num_latents=plan.num_latents,
+        num_categories=plan.num_categories,
+        input_shape=(28, 28, 1),
+        seed=0,
+    )
+    for init in inits:
+        os.makedirs(os.path.dirname(tmp_path / init), exist_ok=True)
+        pretrained_codec.save(codec, str(tmp_path / init), training={"test": "untrained"})
 
 
 def test_flagfile_settings_reach_the_learner_and_store_configs(tmp_path, monkeypatch):
@@ -232,7 +269,7 @@ def test_help_exits_zero_with_the_generated_flags():
     assert shown.returncode == 0, shown.stderr[-2000:]
     assert "--stabilize_steps" in shown.stdout and "--learner=replay|gem" in shown.stdout
     steps_help = shown.stdout.split("--steps_per_batch:")[1].split("\n  --")[0]
-    assert "--learner=online|replay|gem|ewc|lwf; default 1" in " ".join(steps_help.split())
+    assert "--learner=online|replay|gem|ewc|lwf|icarl; default 1" in " ".join(steps_help.split())
     assert run_module(["runners.plot", "--help"], REPO).returncode == 0
 
 
