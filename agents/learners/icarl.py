@@ -184,11 +184,15 @@ class IcarlLearner(Learner):
 
     def end_task(self, task: int, x_train: np.ndarray, y_train: np.ndarray) -> None:
         """Teacher copy, herding into the task's share of the store, fresh class means."""
+        policy = self.store.policy
+        if not isinstance(policy, TaskRingPolicy):
+            raise ValueError(
+                f"Expected a store with a TaskRingPolicy for iCaRL. Received: {policy!r}"
+            )
         for mine, theirs in zip(self.teacher.weights, self.model.weights, strict=True):
             mine.assign(theirs)
         self.has_teacher.assign(1.0)
-        policy = self.store.policy
-        share = policy.share(self.store.capacity) if isinstance(policy, TaskRingPolicy) else 0
+        share = policy.share(self.store.capacity)
         classes = np.unique(np.asarray(y_train))
         features = self.features(x_train)
         picked = []

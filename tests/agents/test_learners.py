@@ -469,3 +469,12 @@ def test_icarl_footprint_counts_the_exemplars_and_the_teacher():
     params = INPUT[0] * INPUT[1] * CLASSES + CLASSES
     assert footprint.capacity == 6
     assert footprint.state_bytes == 4 * params + 4 * (CLASSES * CLASSES + CLASSES)
+
+
+def test_icarl_refuses_a_store_without_a_ring_per_task():
+    config = IcarlConfig(learning_rate=0.1, replay_batch_size=4)
+    learner = IcarlLearner(linear_model(), config=config, store=real_store(6))  # reservoir
+    x, y = data(12, seed=5)
+    with pytest.raises(ValueError, match="TaskRingPolicy"):
+        learner.end_task(0, x, y)
+    assert int(learner.store.size()) == 0 and float(learner.has_teacher) == 0.0  # nothing changed
