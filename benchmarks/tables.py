@@ -169,8 +169,9 @@ def prepare(table: str, data_dir: str | None) -> None:
 def report(
     root: str, rows: list[str], paper: dict[str, float | None], *, by_name: bool = False
 ) -> str:
+    storage_kind = "total" if by_name else "incremental"  # table3's budget counts the codec
     lines = [
-        "| method | incremental storage | items | bits/item | retention (ours) | paper |",
+        f"| method | {storage_kind} storage | items | bits/item | retention (ours) | paper |",
         "|---|---|---|---|---|---|",
     ]
     ordered = [r for r in paper if r in rows] + [r for r in rows if r not in paper]
@@ -178,7 +179,8 @@ def report(
         theirs = paper.get(name) or "-"
         path = os.path.join(root, name, "results.json")
         if not os.path.exists(path):
-            lines.append(f"| {name} | | | | not run | {theirs} |")
+            label = name.replace("_", " ") if by_name else name
+            lines.append(f"| {label} | | | | not run | {theirs} |")
             continue
         with open(path, encoding="utf-8") as f:
             r = json.load(f)

@@ -59,3 +59,6 @@ def test_table3_rows_are_labelled_by_name(tmp_path):
     text = tables.report(str(tmp_path), rows, {}, by_name=True)
     assert "| replay recollections omniglot | 200 | 5631 | 52 | 75.7 +- 0.9 (n=5) | - |" in text
     assert "| replay recollections | 200 |" in tables.report(str(tmp_path), rows, {})
+    assert "| method | total storage |" in text
+    missing = tables.report(str(tmp_path), ["gem_real"], {"gem_real": 48.7}, by_name=True)
+    assert "| gem real | | | | not run | 48.7 |" in missing
