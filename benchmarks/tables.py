@@ -95,38 +95,33 @@ PAPER = {
         "replay_recollections_50_3steps": 13.0,
     },
 }
+
+
+def omniglot_codec(num_latents: int, num_categories: int, *settings: str) -> list[str]:
+    """`python` arguments that pretrain a conv codec of shape (c, l) on every Omniglot drawing."""
+    return [
+        "-m",
+        "runners.pretrain_codec",
+        "--dataset=omniglot",
+        "--codec=conv",
+        f"--num_latents={num_latents}",
+        f"--num_categories={num_categories}",
+        *settings,
+        "--epochs=5",
+    ]
+
+
 # Made before a table's rows when missing: the pretrained codecs its flagfiles name.
 PREPARE = {
     "table3": {
-        "codecs/omniglot_26x4_f8k3.npz": [
-            "-m",
-            "runners.pretrain_codec",
-            "--dataset=omniglot",
-            "--num_latents=26",
-            "--num_categories=4",
-            "--codec=conv",
-            "--codec_units=8",
-            "--codec_kernel_size=3",
-            "--epochs=5",
-        ]
-    }
-}
-OMNIGLOT_CONV64 = ["-m", "runners.pretrain_codec", "--dataset=omniglot", "--codec=conv"]
-PREPARE["table1_omniglot_codec"] = {
-    "codecs/omniglot_104x4.npz": [
-        *OMNIGLOT_CONV64,
-        "--num_latents=104",
-        "--num_categories=4",
-        "--codec_units=64",
-        "--epochs=5",
-    ],
-    "codecs/omniglot_138x8.npz": [
-        *OMNIGLOT_CONV64,
-        "--num_latents=138",
-        "--num_categories=8",
-        "--codec_units=64",
-        "--epochs=5",
-    ],
+        "codecs/omniglot_26x4_f8k3.npz": omniglot_codec(
+            26, 4, "--codec_units=8", "--codec_kernel_size=3"
+        ),
+    },
+    "table1_omniglot_codec": {
+        "codecs/omniglot_104x4.npz": omniglot_codec(104, 4, "--codec_units=64"),
+        "codecs/omniglot_138x8.npz": omniglot_codec(138, 8, "--codec_units=64"),
+    },
 }
 # Tables whose rows are told apart by name (the same learner and storage in several).
 BY_NAME = {"table3"}
@@ -177,17 +172,16 @@ def report(
     ordered = [r for r in paper if r in rows] + [r for r in rows if r not in paper]
     for name in ordered:
         theirs = paper.get(name) or "-"
+        label = name.replace("_", " ") if by_name else None
         path = os.path.join(root, name, "results.json")
         if not os.path.exists(path):
-            label = name.replace("_", " ") if by_name else name
-            lines.append(f"| {label} | | | | not run | {theirs} |")
+            lines.append(f"| {label or name} | | | | not run | {theirs} |")
             continue
         with open(path, encoding="utf-8") as f:
             r = json.load(f)
         std = 100 * (r["retention_std"] or 0.0)
         no_store = not r["incremental_storage"]
-        method = r["learner"] if no_store else f"{r['learner']} {r['storage']}"
-        method = name.replace("_", " ") if by_name else method
+        method = label or (r["learner"] if no_store else f"{r['learner']} {r['storage']}")
         footprint = r.get("footprint", {})
         items = 0 if no_store else footprint.get("capacity", r.get("items"))
         bits = 0 if no_store else footprint.get("bits_per_item", r.get("bits_per_item"))

@@ -132,8 +132,8 @@ class IcarlLearner(Learner):
     def distillation(self, x_hat: tf.Tensor, tasks_hat: tf.Tensor) -> tf.Tensor:
         """Mean KL(teacher || model) over each exemplar's task classes. float32 []."""
         mask = self._class_mask(tasks_hat)
-        teacher = self.teacher(x_hat, training=False) + (1.0 - mask) * MASKED_LOGIT
-        student = self.model(x_hat, training=True) + (1.0 - mask) * MASKED_LOGIT
+        teacher = self.masked_logits(self.teacher(x_hat, training=False), tasks_hat)
+        student = self.masked_logits(self.model(x_hat, training=True), tasks_hat)
         target = tf.nn.softmax(teacher)
         gap = tf.nn.log_softmax(teacher) - tf.nn.log_softmax(student)
         return tf.reduce_mean(tf.reduce_sum(target * gap * mask, axis=-1))
@@ -208,14 +208,15 @@ class IcarlLearner(Learner):
     def _update_means(self, last_task: int, share: int) -> None:
         """Class means of the stored exemplars of tasks 0..last_task (decoded, for codes)."""
         num_classes = int(self.class_means.shape[0])
+        rows = [
+            task * share + np.arange(int(self.store.task_size(task)), dtype=np.int64)
+            for task in range(last_task + 1)
+        ]
+        x_hat, y_hat, _ = self.store.read_rows(np.concatenate(rows))  # a task's ring, in order
+        labels = y_hat.numpy()
         sums, counts = np.zeros((num_classes, num_classes)), np.zeros(num_classes)
-        for task in range(last_task + 1):
-            stored = int(self.store.task_size(task))
-            if not stored:
-                continue
-            x_hat, y_hat, _ = self.store.read_rows(np.arange(stored, dtype=np.int64) + task * share)
-            np.add.at(sums, y_hat.numpy(), self.features(x_hat.numpy()))
-            np.add.at(counts, y_hat.numpy(), 1.0)
+        np.add.at(sums, labels, self.features(x_hat.numpy()))
+        np.add.at(counts, labels, 1.0)
         means = sums / np.maximum(counts, 1.0)[:, None]
         norms = np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-12)
         self.class_means.assign((means / norms).astype(np.float32))
@@ -226,9 +227,12 @@ class IcarlLearner(Learner):
         logits = self.model(x, training=False)
         tasks = tf.fill([tf.shape(x)[0]], task)
         allowed = self._class_mask(tasks) * self.has_mean
-        features = _normalised(logits)
-        distance = tf.reduce_sum(
-            tf.square(features[:, None, :] - self.class_means[None, :, :]), axis=-1
+        # |f - m|^2 = |f|^2 + |m|^2 - 2 f.m with |f| = 1: one [B, C] matmul, not a
+        # [B, C, C] difference (which would not fit for Omniglot's 1,623 classes).
+        means = self.class_means
+        squared = tf.reduce_sum(tf.square(means), axis=-1)
+        distance = (
+            1.0 + squared[None, :] - 2.0 * tf.matmul(_normalised(logits), means, transpose_b=True)
         )
         nearest = -distance + (1.0 - allowed) * MASKED_LOGIT
         scores = tf.where(tf.reduce_any(allowed > 0), nearest, self.masked_logits(logits, tasks))
