@@ -40,7 +40,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from recollect import bits, graph_checks, memory_graph, memory_layout
+from recollect import arguments, bits, graph_checks, memory_graph, memory_layout
 from recollect.autoencoder import DiscreteAutoencoder
 from recollect.footprint import Footprint
 from recollect.index_buffer import Field, IndexBuffer
@@ -66,6 +66,11 @@ class RecollectionMemory(MemoryCheckpoints, keras.Model):
             by default; ("x", "next_x") for transitions.
         policy: a `WritePolicy`; reservoir sampling by default.
         learning_rate: float, Adam's step size for `stabilize`.
+        decoder_steps: int >= 0 or None. After this many `stabilize` steps the
+            decoder stops learning: from then on every code decodes exactly as
+            when it was written (stored codes do not drift), while the encoder
+            keeps learning which code to give each new input. None (default):
+            the decoder learns on every step, as in the paper's Algorithm 1.
         seed: int (int64), seeds the buffer's draws.
         device: where the buffer lives ("/CPU:0").
         host_trainable: let a Keras model holding the memory train the codec. If
@@ -89,6 +94,7 @@ class RecollectionMemory(MemoryCheckpoints, keras.Model):
         encoded_inputs: Sequence[str] = ("x",),
         policy: WritePolicy | dict | None = None,
         learning_rate: float = 1e-3,
+        decoder_steps: int | None = None,
         seed: int = 0,
         device: str | None = "/CPU:0",
         host_trainable: bool = False,
@@ -103,6 +109,7 @@ class RecollectionMemory(MemoryCheckpoints, keras.Model):
             learning_rate=learning_rate,
             seed=seed,
         )
+        arguments.check_int("decoder_steps", decoder_steps, minimum=0, optional=True)
         trainable = kwargs.pop("trainable", True)  # applied last, once the codec is listed
         super().__init__(**kwargs)
         self.codec = codec
@@ -110,6 +117,7 @@ class RecollectionMemory(MemoryCheckpoints, keras.Model):
         self.num_tasks = num_tasks
         self.encoded_inputs = tuple(encoded_inputs)
         self.learning_rate = float(learning_rate)
+        self.decoder_steps = None if decoder_steps is None else int(decoder_steps)
         self.seed = int(seed)
         self.device = device
         self.code_bytes_per_item = bits.code_bytes(codec.num_latents, codec.num_categories)
@@ -127,7 +135,9 @@ class RecollectionMemory(MemoryCheckpoints, keras.Model):
         codec.trainable = True  # a codec frozen before (or in a config): stabilize trains all
         codec_variables = list(codec.trainable_variables)
         self.optimizer.build(codec_variables)
-        compiled = memory_graph.compile_functions(self._parts(), self.optimizer, codec_variables)
+        compiled = memory_graph.compile_functions(
+            self._parts(), self.optimizer, codec_variables, decoder_steps=self.decoder_steps
+        )
         self._read_rows = compiled.read_rows
         self._encode_packed = compiled.encode_packed
         self._stabilize_step = compiled.stabilize_step
@@ -363,6 +373,7 @@ class RecollectionMemory(MemoryCheckpoints, keras.Model):
                 "encoded_inputs": list(self.encoded_inputs),
                 "policy": keras.saving.serialize_keras_object(self.buffer.policy),
                 "learning_rate": self.learning_rate,
+                "decoder_steps": self.decoder_steps,
                 "seed": self.seed,
                 "device": self.device,
                 "host_trainable": self.host_trainable,

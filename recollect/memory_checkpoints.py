@@ -23,6 +23,7 @@ class MemoryCheckpoints:
 
     optimizer: keras.optimizers.Optimizer
     learning_rate: float
+    decoder_steps: int | None
 
     def _parts(self) -> memory_layout.MemoryParts:
         raise NotImplementedError
@@ -43,7 +44,9 @@ class MemoryCheckpoints:
         Raises:
             ValueError: if path is not a prefix (a non-empty str not ending in "/").
         """
-        config = memory_layout.checkpoint_config(self._parts(), learning_rate=self.learning_rate)
+        config = memory_layout.checkpoint_config(
+            self._parts(), learning_rate=self.learning_rate, decoder_steps=self.decoder_steps
+        )
         return checkpointing.write_atomically(self.checkpoint(), path, config=config)
 
     def restore_checkpoint(self, path: str) -> None:
@@ -58,5 +61,7 @@ class MemoryCheckpoints:
                 and their ranges, policy, codec, ...) differs: the message names
                 the first differing entry.
         """
-        config = memory_layout.checkpoint_config(self._parts(), learning_rate=self.learning_rate)
+        config = memory_layout.checkpoint_config(
+            self._parts(), learning_rate=self.learning_rate, decoder_steps=self.decoder_steps
+        )
         checkpointing.restore_verified(self, path, config=config)  # type: ignore[arg-type]

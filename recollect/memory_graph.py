@@ -200,6 +200,7 @@ def compile_functions(
     parts: MemoryParts,
     optimizer: keras.optimizers.Optimizer,
     codec_variables: Sequence[keras.Variable],
+    decoder_steps: int | None = None,
 ) -> CompiledFunctions:
     """Compiles the memory's graph functions with fixed input signatures.
 
@@ -210,6 +211,9 @@ def compile_functions(
         codec_variables: the codec's variables `stabilize_step` trains, listed
             while the codec was trainable: a memory frozen to its host (Keras
             `trainable=False`) reports none, yet `stabilize` must train them all.
+        decoder_steps: once the optimizer has taken this many steps, a step leaves
+            the decoder's weights as they were (the encoder still learns); None:
+            every step trains both.
 
     Returns:
         `CompiledFunctions`; none retraces across batch sizes.
@@ -223,6 +227,9 @@ def compile_functions(
         return bits.pack_codes(codec.encode(x), codec.num_categories)
 
     variables = list(codec_variables)
+    decoder_ids = {id(v) for v in codec.decoder.weights}
+    # By identity: Keras variables compare elementwise.
+    decoder_variables = [v for v in variables if id(v) in decoder_ids]
 
     @tf.function(input_signature=[input_spec])
     def stabilize_step(x: tf.Tensor) -> tf.Tensor:
@@ -230,7 +237,16 @@ def compile_functions(
             # Watched explicitly: the tape must not depend on Keras' trainable flags.
             tape.watch([v.value for v in variables])
             loss = codec.reconstruction_loss(x, training=True)
+        if decoder_steps is None:
+            optimizer.apply(tape.gradient(loss, variables), variables)
+            return loss
+        # Past decoder_steps the decoder's weights are put back after the step, so
+        # that they stay exactly as they were (Adam's moments would move them).
+        frozen = optimizer.iterations >= decoder_steps
+        before = [tf.identity(v.value) for v in decoder_variables]
         optimizer.apply(tape.gradient(loss, variables), variables)
+        for variable, value in zip(decoder_variables, before, strict=True):
+            variable.assign(tf.where(frozen, value, variable.value))
         return loss
 
     @tf.function(input_signature=recall_spec)

@@ -202,7 +202,9 @@ def footprint(parts: MemoryParts, *, items_stored: int, bits_per_value: int = 8)
     )
 
 
-def checkpoint_config(parts: MemoryParts, *, learning_rate: float) -> dict:
+def checkpoint_config(
+    parts: MemoryParts, *, learning_rate: float, decoder_steps: int | None = None
+) -> dict:
     """What a checkpoint must match to restore into a memory of these parts.
 
     The checkpoint holds the state (weights, rows, counters, seeds, optimizer
@@ -214,16 +216,18 @@ def checkpoint_config(parts: MemoryParts, *, learning_rate: float) -> dict:
         parts: the memory's parts.
         learning_rate: the memory's Adam step size (the optimizer's variable is
             in the checkpoint).
+        decoder_steps: the step from which the decoder is fixed; None (no such
+            step) adds nothing, so checkpoints written before it existed match.
 
     Returns:
         JSON-friendly dict: capacity, fields (shape, dtype, num_values), encoded
         inputs, policy (registered class, config, state shapes), codec config,
-        learning_rate.
+        learning_rate, and decoder_steps when it is set.
     """
     buffer, policy = parts.buffer, parts.buffer.policy
     codec = parts.codec.get_config()
     state = policy.state_specs(capacity=buffer.capacity)
-    return {
+    config = {
         "capacity": buffer.capacity,
         "fields": {name: spec.to_config() for name, spec in buffer.fields.items()},
         "encoded_inputs": list(parts.encoded_inputs),
@@ -235,6 +239,9 @@ def checkpoint_config(parts: MemoryParts, *, learning_rate: float) -> dict:
         "codec": {k: v for k, v in codec.items() if k not in ("name", "trainable", "seed")},
         "learning_rate": float(learning_rate),
     }
+    if decoder_steps is not None:
+        config["decoder_steps"] = int(decoder_steps)
+    return config
 
 
 def check_observe_items(

@@ -43,6 +43,10 @@ class RecollectionStoreConfig:
             (mlp) or c*l/4 (conv).
         codec_kernel_size: kernel size of the conv codec's layers (the paper: 5).
         codec_learning_rate: Adam step size of the autoencoder.
+        codec_decoder_steps: autoencoder steps after which its decoder is fixed
+            and only its encoder learns, so that every code written from then on
+            decodes exactly as when it was written (N steps per incoming batch;
+            N = 0: one). None: the decoder learns throughout (Algorithm 1).
         codec_noise: scale of the Gumbel noise in autoencoder training (1.0: the
             Gumbel-softmax estimator; 0.0: straight-through on the mode).
         stabilize_steps: N, autoencoder steps per incoming batch, each on the batch
@@ -64,6 +68,7 @@ class RecollectionStoreConfig:
     codec_units: int | None = None
     codec_kernel_size: int = 5
     codec_learning_rate: float = 1e-3
+    codec_decoder_steps: int | None = None
     codec_noise: float = 1.0
     stabilize_steps: int = 1
     codec_init: str | None = None
@@ -91,6 +96,12 @@ class RecollectionStoreConfig:
             raise ValueError(
                 "Expected --codec_learning_rate > 0 and --codec_noise >= 0. Received: "
                 f"codec_learning_rate={self.codec_learning_rate}, codec_noise={self.codec_noise}"
+            )
+        steps = self.codec_decoder_steps
+        if steps is not None and not (isinstance(steps, int) and steps >= 0):
+            raise ValueError(
+                "Expected --codec_decoder_steps >= 0 (or unset). Received: "
+                f"codec_decoder_steps={steps!r}"
             )
         self._check_codec_init()
 
@@ -174,6 +185,7 @@ class RecollectionStore(tf.Module):
             num_tasks=num_tasks,
             policy=policy,
             learning_rate=config.codec_learning_rate,
+            decoder_steps=config.codec_decoder_steps,
             seed=seed,
         )
         return cls(memory, stabilize_steps=config.stabilize_steps)

@@ -126,6 +126,17 @@ def test_several_seeds_report_mean_and_std(tmp_path, data_dir):
     [
         ({"learner": "replay", "storage": "recollections", "seeds": (0, 1)}, 4),
         ({"learner": "gem", "storage": "recollections"}, 3),
+        (  # killed before the decoder is fixed (after 3 batches of 2 codec steps)
+            {
+                "store_config": {
+                    "items": 40,
+                    "num_categories": 4,
+                    "stabilize_steps": 2,
+                    "codec_decoder_steps": 6,
+                }
+            },
+            2,
+        ),
         ({"learner": "ewc", "storage": "real"}, 5),
         ({"learner": "icarl", "storage": "recollections"}, 4),
     ],

@@ -109,6 +109,18 @@ def test_recollection_plans_refuse_what_does_not_fit():
         RecollectionStoreConfig(stabilize_steps=-1)
     with pytest.raises(ValueError, match="--codec_kernel_size"):
         RecollectionStoreConfig(codec_kernel_size=0)
+    with pytest.raises(ValueError, match="--codec_decoder_steps"):
+        RecollectionStoreConfig(codec_decoder_steps=-1)
+
+
+def test_codec_decoder_steps_reach_the_memory_and_fix_its_decoder():
+    store, _ = make_recollections("conv", codec_decoder_steps=2, codec_learning_rate=1e-2)
+    assert store.memory.decoder_steps == 2
+    store.stabilize(pixels(3), None)  # N = 2 steps: the decoder's last
+    fixed = [v.numpy().copy() for v in store.memory.codec.decoder.weights]
+    store.stabilize(pixels(3, seed=1), None)
+    for before, after in zip(fixed, store.memory.codec.decoder.weights, strict=True):
+        np.testing.assert_array_equal(before, after.numpy())
 
 
 def test_without_self_replay_the_codec_takes_one_step_on_the_new_batch_alone():

@@ -132,6 +132,65 @@ def test_stabilize_uses_given_recollections_and_reports_each_step():
     assert memory.stabilize(x, num_steps=3).shape == (3,)
 
 
+def decoder_weights(memory):
+    return [v.numpy().copy() for v in memory.codec.decoder.weights]
+
+
+def encoder_weights(memory):
+    return [v.numpy().copy() for v in memory.codec.encoder.weights]
+
+
+def test_decoder_steps_fix_the_decoder_and_stored_codes_decode_as_written():
+    memory = make_memory(capacity=40, learning_rate=1e-2, decoder_steps=3)
+    x, y, t = batch(6)
+    memory.stabilize(x, num_steps=3)  # steps 1 to 3 train the whole codec
+    fixed = decoder_weights(memory)
+    memory.observe(x, y, t)
+    written = memory.recall_rows(np.arange(6))["x"].numpy()
+    encoder = encoder_weights(memory)
+    for seed in range(3):
+        memory.stabilize(batch(6, seed=seed + 1)[0], num_steps=2)
+    assert int(memory.optimizer.iterations) == 9
+    for before, after in zip(fixed, decoder_weights(memory), strict=True):
+        np.testing.assert_array_equal(before, after)
+    assert any(
+        not np.array_equal(a, b) for a, b in zip(encoder, encoder_weights(memory), strict=True)
+    )
+    np.testing.assert_array_equal(memory.recall_rows(np.arange(6))["x"].numpy(), written)
+
+
+def test_without_decoder_steps_every_step_trains_the_decoder():
+    memory = make_memory(learning_rate=1e-2)
+    x = batch(6)[0]
+    memory.stabilize(x, num_steps=3)
+    fixed = decoder_weights(memory)
+    memory.stabilize(x, num_steps=1)
+    assert any(
+        not np.array_equal(a, b) for a, b in zip(fixed, decoder_weights(memory), strict=True)
+    )
+
+
+def test_decoder_steps_zero_never_trains_the_decoder_inside_a_tf_function():
+    memory = make_memory(learning_rate=1e-2, decoder_steps=0)
+    fixed = decoder_weights(memory)
+    x = tf.constant(batch(6)[0])
+
+    @tf.function
+    def step():
+        return memory.stabilize(x, num_steps=2)
+
+    step()
+    assert int(memory.optimizer.iterations) == 2
+    for before, after in zip(fixed, decoder_weights(memory), strict=True):
+        np.testing.assert_array_equal(before, after)
+
+
+@parameterized.expand([("negative", -1), ("float", 2.0), ("bool", True)])
+def test_bad_decoder_steps_are_refused(_, value):
+    with pytest.raises(ValueError, match="decoder_steps"):
+        make_memory(decoder_steps=value)
+
+
 def test_footprint_counts_packed_bytes():
     memory = make_memory(capacity=20, num_latents=6, num_categories=4)
     memory.observe(*batch(3))
@@ -223,7 +282,9 @@ def test_transition_items_round_trip_through_the_memory():
 
 
 def test_config_round_trip():
-    memory = make_memory(policy=TaskRingPolicy(num_tasks=3), learning_rate=5e-4, seed=4)
+    memory = make_memory(
+        policy=TaskRingPolicy(num_tasks=3), learning_rate=5e-4, seed=4, decoder_steps=7
+    )
     clone = RecollectionMemory.from_config(memory.get_config())
     assert clone.get_config() == memory.get_config()
     assert isinstance(clone.buffer.policy, TaskRingPolicy)
@@ -265,6 +326,7 @@ def test_checkpoint_round_trip_includes_optimizer_state(tmp_path):
     [
         {"num_latents": 8},  # another code shape
         {"capacity": 30},  # another capacity
+        {"decoder_steps": 5},  # a decoder that stops learning
     ],
 )
 def test_checkpoint_of_another_shape_is_refused_before_any_change(tmp_path, other):
