@@ -10,7 +10,7 @@ FLOPs per step (`benchmarks.speed.config_flops`), as a markdown table and a JSON
 
 Usage (from the repository root):
     python -m benchmarks.codec_sweep --data_dir /path/to/data \
-        [--row table1/replay_recollections_100.flags] [--settings f64_k5_n3,f32_k3_n1] \
+        [--row table1_algorithm1/replay_recollections_100.flags] [--settings f64_k5_n3,f32_k3_n1] \
         [--output codec_sweep.json]
 """
 
@@ -81,7 +81,7 @@ def run_setting(row: str, name: str, data_dir: str | None, extra: list[str]) -> 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data_dir", default=None, help="data root (or $RECOLLECT_DATA_DIR)")
-    parser.add_argument("--row", default="table1/replay_recollections_100.flags")
+    parser.add_argument("--row", default="table1_algorithm1/replay_recollections_100.flags")
     parser.add_argument("--settings", default=",".join(SETTINGS))
     parser.add_argument("--extra", action="append", default=[], help="one more flag per use")
     parser.add_argument("--output", default="codec_sweep.json")

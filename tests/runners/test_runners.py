@@ -1,5 +1,6 @@
 """Runners: every flagfile parses into a valid config; smoke runs on tiny data."""
 
+import dataclasses
 import glob
 import json
 import os
@@ -98,6 +99,38 @@ def test_flagfile_settings_reach_the_learner_and_store_configs(tmp_path, monkeyp
         "--ewc_fisher=squared_mean_gradient",
     )
     assert gems.learner_config.ewc_fisher == "squared_mean_gradient"
+
+
+@pytest.mark.parametrize(
+    "row",
+    [
+        "replay_recollections_100",
+        "replay_recollections_200",
+        "gem_recollections_100",
+        "gem_recollections_200",
+    ],
+)
+def test_table1_recollection_rows_are_the_algorithm1_rows_with_a_fixed_decoder(
+    tmp_path, monkeypatch, row
+):
+    monkeypatch.chdir(tmp_path)
+    configs = os.path.join(REPO, "runners", "configs")
+    fixed = continual_runner.config_from_flagfile(os.path.join(configs, "table1", f"{row}.flags"))
+    learning = continual_runner.config_from_flagfile(
+        os.path.join(configs, "table1_algorithm1", f"{row}.flags")
+    )
+    assert fixed.store_config.codec_decoder_steps == 1500
+    assert learning.store_config.codec_decoder_steps is None
+    assert fixed == dataclasses.replace(
+        learning,
+        store_config=dataclasses.replace(learning.store_config, codec_decoder_steps=1500),
+    )
+    # The rows built on Table 1's keep the decoder learning, as when they were measured.
+    for derived in ("table1_omniglot_codec", "table3"):
+        for path in glob.glob(os.path.join(configs, derived, "*recollections*.flags")):
+            _write_the_codecs_it_starts_from(path, tmp_path)
+            config = continual_runner.config_from_flagfile(path)
+            assert config.store_config.codec_decoder_steps is None, path
 
 
 @pytest.mark.parametrize("value", ["0", "-1"])
