@@ -1,4 +1,4 @@
-"""Checks of scalar constructor arguments: integers, sizes and seeds.
+"""Checks of scalar constructor arguments (integers, sizes, seeds), and scalar tensors as ints.
 
 Where this sits: at the bottom of `recollect/`, beside `tensor_types.py`; the codec,
 the buffer's `Field` and the memory check their integer arguments here before they
@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import tensorflow as tf
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
@@ -67,3 +68,10 @@ def check_seed(name: str, value: Any, *, optional: bool = False) -> None:
         raise ValueError(
             f"Expected {name} an int in [-2**63, 2**63){alternative}. Received: {name}={value!r}"
         )
+
+
+def python_int(value: Any) -> Any:
+    """An eager integer scalar tensor as a Python int; anything else unchanged."""
+    if tf.is_tensor(value) and value.dtype.is_integer and value.shape.rank == 0:
+        return int(value)
+    return value

@@ -27,7 +27,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from recollect import bits
+from recollect import bits, memory_graph
 from recollect.index_buffer import Field
 from recollect.memory import RecollectionMemory
 
@@ -67,7 +67,9 @@ def export_saved_model(memory: RecollectionMemory, path: str) -> str:
     archive.add_endpoint("decode", lambda indices: codec.decode(indices), [index_spec])
     archive.add_endpoint(
         "recall",
-        lambda n, task: memory._recall_graph(n, _checked_task(task, task_field), decode=True),
+        lambda n, task: memory_graph.recall(
+            memory._parts(), n, _checked_task(task, task_field), decode=True
+        ),
         input_signature=[
             tf.TensorSpec([], tf.int32, name="n"),
             tf.TensorSpec([], tf.int32, name="task"),

@@ -66,11 +66,9 @@ class RecollectionMemory(MemoryCheckpoints, keras.Model):
             by default; ("x", "next_x") for transitions.
         policy: a `WritePolicy`; reservoir sampling by default.
         learning_rate: float, Adam's step size for `stabilize`.
-        decoder_steps: int >= 0 or None. After this many `stabilize` steps the
-            decoder stops learning: from then on every code decodes exactly as
-            when it was written (stored codes do not drift), while the encoder
-            keeps learning which code to give each new input. None (default):
-            the decoder learns on every step, as in the paper's Algorithm 1.
+        decoder_steps: int >= 0: after this many `stabilize` steps only the encoder
+            learns, and every stored code decodes exactly as when it was written.
+            None (default): the decoder learns on every step (Algorithm 1).
         seed: int (int64), seeds the buffer's draws.
         device: where the buffer lives ("/CPU:0").
         host_trainable: let a Keras model holding the memory train the codec. If
@@ -107,9 +105,9 @@ class RecollectionMemory(MemoryCheckpoints, keras.Model):
             num_tasks=num_tasks,
             encoded_inputs=encoded_inputs,
             learning_rate=learning_rate,
+            decoder_steps=decoder_steps,
             seed=seed,
         )
-        arguments.check_int("decoder_steps", decoder_steps, minimum=0, optional=True)
         trainable = kwargs.pop("trainable", True)  # applied last, once the codec is listed
         super().__init__(**kwargs)
         self.codec = codec
@@ -131,9 +129,17 @@ class RecollectionMemory(MemoryCheckpoints, keras.Model):
         self.buffer = IndexBuffer(
             capacity=capacity, fields=fields, policy=policy, seed=seed, device=device
         )
+        self._compile_steps()
+        self.host_trainable = bool(host_trainable)
+        object.__setattr__(self, "trainable", trainable)  # the setter: frozen unless host_trainable
+        self.built = True
+
+    # ----------------------------------------------------------- compiled core
+    def _compile_steps(self) -> None:
+        """Makes the codec's optimizer and the compiled graph functions (state made once)."""
         self.optimizer = keras.optimizers.Adam(learning_rate=self.learning_rate)
-        codec.trainable = True  # a codec frozen before (or in a config): stabilize trains all
-        codec_variables = list(codec.trainable_variables)
+        self.codec.trainable = True  # a codec frozen before (or in a config): stabilize trains all
+        codec_variables = list(self.codec.trainable_variables)
         self.optimizer.build(codec_variables)
         compiled = memory_graph.compile_functions(
             self._parts(), self.optimizer, codec_variables, decoder_steps=self.decoder_steps
@@ -144,20 +150,12 @@ class RecollectionMemory(MemoryCheckpoints, keras.Model):
         self._recall_items = compiled.recall_items
         self._recall_codes = compiled.recall_codes
         self._write = compiled.write
-        self.host_trainable = bool(host_trainable)
-        object.__setattr__(self, "trainable", trainable)  # the setter: frozen unless host_trainable
-        self.built = True
 
-    # ----------------------------------------------------------- compiled core
     def _parts(self) -> memory_layout.MemoryParts:
         # Made on demand: an attribute would add a second path to them in a checkpoint.
         return memory_layout.MemoryParts(
             self.codec, self.buffer, self.side_fields, self.encoded_inputs
         )
-
-    def _recall_graph(self, n: tf.Tensor, task: tf.Tensor, decode: bool) -> dict[str, tf.Tensor]:
-        """Graph body of recall; task < 0 means any task."""
-        return memory_graph.recall(self._parts(), n, task, decode=decode)
 
     # ------------------------------------------------------------- public API
     def size(self) -> tf.Tensor:
@@ -269,7 +267,7 @@ class RecollectionMemory(MemoryCheckpoints, keras.Model):
             task_id = graph_checks.checked_task(task, num_tasks)
             count = graph_checks.checked_count(n)
             return memory_graph.recall(self._parts(), count, task_id, decode=decode)
-        n, task = _python_int(n), _python_int(task)
+        n, task = arguments.python_int(n), arguments.python_int(task)
         memory_layout.check_recall(self.buffer, self.side_fields, n, task)
         fn = self._recall_items if decode else self._recall_codes
         return fn(tf.constant(n, tf.int32), tf.constant(-1 if task is None else task, tf.int32))
@@ -399,10 +397,3 @@ class RecollectionMemory(MemoryCheckpoints, keras.Model):
     def call(self, x: tf.Tensor, training: bool = False) -> tf.Tensor:
         """Reconstructs x float32 [B, *input_shape] (Keras' `call`); frozen, the code's mode."""
         return self.codec(x, training=training if self.trainable else False)
-
-
-def _python_int(value: Any) -> Any:
-    """An eager integer scalar tensor as a Python int; anything else unchanged."""
-    if tf.is_tensor(value) and value.dtype.is_integer and value.shape.rank == 0:
-        return int(value)
-    return value

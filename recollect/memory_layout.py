@@ -73,6 +73,7 @@ def checked_codec(
     num_tasks: int | None,
     encoded_inputs: Sequence[str],
     learning_rate: float,
+    decoder_steps: int | None,
     seed: int,
 ) -> DiscreteAutoencoder:
     """Checks a memory's arguments, then returns its codec (built from a config if given one).
@@ -87,6 +88,7 @@ def checked_codec(
         num_tasks: None or an int >= 1.
         encoded_inputs: a tuple or list of input names (str).
         learning_rate: a number > 0.
+        decoder_steps: None or an int >= 0.
         seed: an int that fits int64.
 
     Returns:
@@ -108,6 +110,7 @@ def checked_codec(
     number = isinstance(learning_rate, numbers.Real) and not isinstance(learning_rate, bool)
     if not number or not learning_rate > 0:
         raise ValueError(f"Expected learning_rate > 0. Received: learning_rate={learning_rate!r}")
+    check_int("decoder_steps", decoder_steps, minimum=0, optional=True)
     check_seed("seed", seed)
     if isinstance(codec, dict):
         codec = keras.saving.deserialize_keras_object(codec)
