@@ -25,6 +25,9 @@ from agents.learners import Learner
 from agents.stores import STORES, StoragePlan
 from recollect import bits, datasets
 
+# The first task's first examples, which a store may size itself by (a JPEG slot).
+CALIBRATION_EXAMPLES = 256
+
 
 def load_stream(config: ContinualConfig, cache_dir: str | None = None) -> datasets.TaskStream:
     """The config's task stream (from the cache in cache_dir when it was built before)."""
@@ -47,6 +50,7 @@ def plan_storage(config: ContinualConfig, stream: datasets.TaskStream) -> Storag
         incremental_storage=config.incremental_storage,
         input_shape=tuple(stream.input_shape),
         budget_kind=config.budget,
+        examples=stream.task_arrays(0, dtype=np.uint8).x_train[:CALIBRATION_EXAMPLES],
     )
     config.learner_class.write_policy(num_tasks=len(stream), capacity=plan.capacity)
     return plan

@@ -1,4 +1,4 @@
-"""Episodic stores a learner replays from: real examples or recollections.
+"""Episodic stores a learner replays from: real examples, recollections or JPEGs.
 
 Where this sits: a replay or GEM learner calls `recall` (and `stabilize`) before
 its model step and `observe` after it. Both stores share one interface, so every
@@ -7,9 +7,11 @@ learner works with either storage; `STORES` names them for the run loop.
 ```
 RealStore          IndexBuffer of raw uint8 inputs [capacity, *input_shape] + label + task
 RecollectionStore  RecollectionMemory: packed k-bit codes + label + task, decoded on recall
+JpegStore          IndexBuffer of JPEG scans in fixed slots + label + task, decoded on recall
 
-plan(config, incremental_storage=, input_shape=, budget_kind=) -> StoragePlan   (capacity,
-    code shape; budget_kind "total" counts a codec's parameters too, eq. 5)
+plan(config, incremental_storage=, input_shape=, budget_kind=, examples=) -> StoragePlan
+    (capacity, code shape; budget_kind "total" counts a codec's parameters too, eq. 5;
+    examples: the first task's first inputs, uint8, which size a JPEG slot)
 from_plan(plan, config=, input_shape=, num_classes=, num_tasks=, policy=, seed=)
 stabilize_batches   recalled batches its own stabilising uses per step (0: none)
 keeps_codes         True for recollections: codes(x) / decode_codes(codes) (a CodeStore)
@@ -21,12 +23,14 @@ The write policy is injected: the learner says which one it needs.
 """
 
 from agents.stores.base import CodeStore, EpisodicStore, StoragePlan, StoreItems
+from agents.stores.jpeg import JpegStore, JpegStoreConfig
 from agents.stores.real import RealStore, RealStoreConfig
 from agents.stores.recollections import CODECS, RecollectionStore, RecollectionStoreConfig
 
-STORES: dict[str, type[RealStore] | type[RecollectionStore]] = {
+STORES: dict[str, type[RealStore] | type[RecollectionStore] | type[JpegStore]] = {
     "real": RealStore,
     "recollections": RecollectionStore,
+    "jpeg": JpegStore,
 }
 
 __all__ = [
@@ -34,6 +38,8 @@ __all__ = [
     "STORES",
     "CodeStore",
     "EpisodicStore",
+    "JpegStore",
+    "JpegStoreConfig",
     "RealStore",
     "RealStoreConfig",
     "RecollectionStore",

@@ -14,6 +14,7 @@ import dataclasses
 import math
 from typing import ClassVar, cast
 
+import numpy as np
 import tensorflow as tf
 
 from agents.stores.base import StoragePlan, StoreItems
@@ -51,12 +52,14 @@ class RealStore(tf.Module):
         incremental_storage: float,
         input_shape: tuple[int, ...],
         budget_kind: str = "incremental",
+        examples: np.ndarray | None = None,
     ) -> StoragePlan:
         """Keeps int(incremental_storage) raw examples; raises ValueError below one.
 
-        Real storage has no codec, so a total budget (eq. 5) is its incremental one.
+        Real storage has no codec, so a total budget (eq. 5) is its incremental one;
+        it needs no examples to size itself by.
         """
-        del config
+        del config, examples
         if budget_kind not in budget.BUDGETS:
             raise ValueError(
                 f"Expected --budget among {budget.BUDGETS}. Received: budget={budget_kind!r}"

@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 from typing import ClassVar, cast
 
+import numpy as np
 import tensorflow as tf
 
 from agents.stores import recollection_plan
@@ -143,8 +144,13 @@ class RecollectionStore(tf.Module):
         incremental_storage: float,
         input_shape: tuple[int, ...],
         budget_kind: str = "incremental",
+        examples: np.ndarray | None = None,
     ) -> StoragePlan:
-        """The code shape and item count that fit the budget; see `recollection_plan.plan`."""
+        """The code shape and item count that fit the budget; see `recollection_plan.plan`.
+
+        The code shape depends on the budget alone, not on `examples`.
+        """
+        del examples
         return recollection_plan.plan(
             config,
             incremental_storage=incremental_storage,

@@ -15,6 +15,7 @@ from recollect import datasets
 from recollect.datasets.stream import scale_pixels
 from tests.datasets import fakes
 
+JPEG_BUDGET = 8  # raw examples: the JPEG headers alone take about 3 of them
 TINY_STREAM = {"num_tasks": 2, "examples_per_task": 12, "test_examples_per_task": 10}
 
 
@@ -60,12 +61,15 @@ LEARNER_CASES = [
     ("lwf", "real"),
     ("icarl", "real"),
     ("icarl", "recollections"),
+    ("replay", "jpeg"),
+    ("gem", "jpeg"),
 ]
 
 
 @pytest.mark.parametrize(("learner", "storage"), LEARNER_CASES)
 def test_each_learner_runs_two_tasks_end_to_end(tmp_path, data_dir, learner, storage):
-    config = tiny_config(data_dir, learner=learner, storage=storage)
+    budget = {"incremental_storage": JPEG_BUDGET} if storage == "jpeg" else {}
+    config = tiny_config(data_dir, learner=learner, storage=storage, **budget)
     results = continual.run(config, str(tmp_path), progress=False)
     on_disk = json.loads((tmp_path / "results.json").read_text())
     assert on_disk["retention_mean"] == pytest.approx(results["retention_mean"])
@@ -101,6 +105,9 @@ def test_each_learner_runs_two_tasks_end_to_end(tmp_path, data_dir, learner, sto
         assert results["storage"] == storage
         if storage == "real":
             assert footprint["capacity"] == 2 and footprint["bits_per_item"] == 28 * 28 * 8
+        elif storage == "jpeg":  # more, smaller items than raw examples, within the budget
+            assert footprint["capacity"] > JPEG_BUDGET and footprint["items_stored"] == 24
+            assert footprint["input_bytes"] <= JPEG_BUDGET * 28 * 28
         else:
             assert footprint["capacity"] == 40 and footprint["items_stored"] == 24
             assert footprint["input_bytes"] <= 2 * 28 * 28  # within the budget
@@ -139,6 +146,7 @@ def test_several_seeds_report_mean_and_std(tmp_path, data_dir):
         ),
         ({"learner": "ewc", "storage": "real"}, 5),
         ({"learner": "icarl", "storage": "recollections"}, 4),
+        ({"learner": "replay", "storage": "jpeg", "incremental_storage": JPEG_BUDGET}, 4),
     ],
 )
 def test_resume_after_a_kill_gives_identical_results(tmp_path, data_dir, overrides, stop_after):
@@ -173,7 +181,9 @@ def test_resume_with_other_settings_is_refused(tmp_path, data_dir):
     ("overrides", "message"),
     [
         ({"learner": "icarl2"}, "--learner"),
-        ({"storage": "jpeg"}, "--storage"),
+        ({"storage": "webp"}, "--storage"),
+        ({"storage": "jpeg", "store_config": {"jpeg_quality": 0}}, "--jpeg_quality"),
+        ({"storage": "jpeg", "incremental_storage": 1}, "hold one JPEG"),
         ({"store_config": {"items": 40, "codec": "rnn"}}, "--codec"),
         ({"learner": "replay", "storage": "real", "incremental_storage": 0.5}, "one real example"),
         ({"store_config": {"items": 10**6, "num_categories": 4}}, "at least one latent"),
