@@ -78,7 +78,7 @@ _STORAGE = flags.DEFINE_enum(
 _BYTES = flags.DEFINE_integer(
     "memory_bytes",
     _DEFAULT.memory_bytes,
-    "The replay memory's byte budget (both storages).",
+    "The replay memory's byte budget (every storage).",
     flag_values=_FLAGS,
 )
 _POLICY = flags.DEFINE_enum(

@@ -29,6 +29,7 @@ import os
 import shutil
 import time
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
@@ -256,12 +257,30 @@ def run(
             )
     out = {
         "config": config.to_dict(),
-        "footprint": footprint,
+        "footprint": measured_footprint(footprint, [s["footprint"] for s in per_seed]),
         "references": dict(references) if references else None,
         **results.aggregate(per_seed),
         "seeds": [{k: v for k, v in s.items() if k != "episodes"} for s in per_seed],
     }
     write_json(os.path.join(workdir, "results.json"), out)
+    return out
+
+
+def measured_footprint(made: Mapping[str, Any], seeds: Sequence[Mapping[str, Any]]) -> dict:
+    """A store's footprint when made, with the mean over seeds of what changed by the end.
+
+    A fixed-size store reports the same numbers throughout; one whose rows vary in
+    size (`LosslessTransitions`) measures transitions held and bits a frame at the
+    end of each seed.
+    """
+    out = dict(made)
+    for key, value in made.items():
+        ended = [seed[key] for seed in seeds]
+        if all(isinstance(v, int | float) and not isinstance(v, bool) for v in ended) and any(
+            v != value for v in ended
+        ):
+            mean = float(np.mean(ended))
+            out[key] = round(mean) if all(isinstance(v, int) for v in ended) else round(mean, 1)
     return out
 
 

@@ -3,24 +3,42 @@
 ```
 "real"           RealTransitions          raw frames, bit-packed when binary (replay.py)
 "recollections"  RecollectionTransitions  k-bit codes (recollection_transitions.py)
+"lossless"       LosslessTransitions      binary frames' set positions (lossless_transitions.py)
 ```
-Both take the same byte budget and have the same methods: observe, learn_batch,
-stabilize, size, footprint.
+All take the same byte budget and have the same methods: observe, learn_batch,
+sample, stabilize, size, frame_error, footprint.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+from agents.lifelong.lossless_transitions import LosslessTransitions
 from agents.lifelong.recollection_transitions import RecollectionTransitions
 from agents.lifelong.replay import RealTransitions
 
-TransitionStore = RealTransitions | RecollectionTransitions
+TransitionStore = RealTransitions | RecollectionTransitions | LosslessTransitions
+
+
+def _real(**kwargs: Any) -> RealTransitions:
+    kwargs.pop("codec", None)
+    return RealTransitions(**kwargs)
+
+
+STORES: dict[str, Callable[..., TransitionStore]] = {
+    "real": _real,
+    "recollections": RecollectionTransitions,
+    "lossless": LosslessTransitions,
+}
 
 
 def make_store(storage: str, **kwargs: Any) -> TransitionStore:
-    """The store for --storage ("real" or "recollections"); see the classes' Args."""
-    if storage == "real":
-        kwargs.pop("codec", None)
-        return RealTransitions(**kwargs)
-    return RecollectionTransitions(**kwargs)
+    """The store for --storage (a key of STORES); see the classes' Args.
+
+    Raises:
+        ValueError: for an unknown storage, or as the store's constructor.
+    """
+    if storage not in STORES:
+        raise ValueError(f"Expected --storage among {sorted(STORES)}. Received: {storage!r}")
+    return STORES[storage](**kwargs)
