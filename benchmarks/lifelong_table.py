@@ -7,7 +7,9 @@ random policy; the others are listed and left out), and prints one markdown row
 per run:
 transitions held, bits per frame, final mean normalised return (retention over all
 games after the last cycle), the mean normalised return of each game in its own
-phase, BWT, each game's final raw return, and training speed.
+phase, BWT, each game's final raw return, and training speed; then each game's
+frame error after its own phases and after the other games' phases (the codec's
+forgetting).
 
 Usage (from the repository root):
     python -m benchmarks.lifelong_table --workdirs=runs/minatar_real,runs/minatar_rec \
@@ -108,6 +110,48 @@ def markdown(rows: dict[str, dict], references: dict[str, float]) -> str:
     return "\n".join(lines)
 
 
+def frame_error_summary(run: dict) -> dict[str, dict]:
+    """Each game's frame error after its own phases and after the other games' phases.
+
+    The frame error (`results.json`, `frame_error_matrix`) is the mean number of
+    wrong pixels of an evaluation frame after encoding and decoding; raw storage
+    logs 0. Returns game -> {"own", "other": per-phase values averaged over seeds
+    (in phase order), "own_mean", "other_mean": their means}.
+    """
+    seeds = run["seeds"]
+    games, played = seeds[0]["games"], seeds[0]["phase_games"]
+    matrix = np.mean([np.asarray(s["frame_error_matrix"]) for s in seeds], axis=0)
+    out = {}
+    for g, game in enumerate(games):
+        own = [float(matrix[p, g]) for p, q in enumerate(played) if q == g]
+        other = [float(matrix[p, g]) for p, q in enumerate(played) if q != g]
+        out[game] = {
+            "own": own,
+            "other": other,
+            "own_mean": float(np.mean(own)) if own else float("nan"),
+            "other_mean": float(np.mean(other)) if other else float("nan"),
+        }
+    return out
+
+
+def frame_error_markdown(runs: dict[str, dict]) -> str:
+    """One row per run and game: frame error after its own and the other games' phases."""
+    lines = [
+        "| run | game | after its own phases | after the other games' phases | other / own |",
+        "|---|---|---|---|---:|",
+    ]
+    for name, run in runs.items():
+        for game, row in frame_error_summary(run).items():
+            own, other = row["own_mean"], row["other_mean"]
+            ratio = f"{other / own:.1f}" if own > 0 else ""
+            lines.append(
+                f"| {name} | {game} | {', '.join(f'{v:.2f}' for v in row['own'])} "
+                f"(mean {own:.2f}) | {', '.join(f'{v:.2f}' for v in row['other'])} "
+                f"(mean {other:.2f}) | {ratio} |"
+            )
+    return "\n".join(lines)
+
+
 def main() -> None:
     """Prints the table and writes the JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -124,9 +168,13 @@ def main() -> None:
     if not learned:
         raise SystemExit("error: no game's reference beats its random policy")
     rows = {name: run_row(run, references, learned) for name, run in runs.items()}
+    errors = {name: frame_error_summary(run) for name, run in runs.items()}
     with open(args.output, "w", encoding="utf-8") as f:
-        json.dump({"rows": rows, "references": references}, f, indent=2)
+        json.dump({"rows": rows, "frame_error": errors, "references": references}, f, indent=2)
     print(markdown(rows, references))
+    print("\nFrame error (wrong pixels of an evaluation frame after encoding and decoding, "
+          "mean over seeds):\n")  # fmt: skip
+    print(frame_error_markdown(runs))
     left_out = [g for g in next(iter(runs.values()))["seeds"][0]["games"] if g not in learned]
     if left_out:
         print(f"\nNormalised over {', '.join(learned)}; left out (the single-game agent "

@@ -24,8 +24,9 @@ from typing import Any
 
 from agents.lifelong import envs
 from agents.lifelong.frame_stacks import check_stored_frames
+from recollect import pretrained_codec
 
-STORAGES = ("real", "recollections", "lossless")
+STORAGES = ("real", "recollections")
 WRITE_POLICIES = ("game_rings", "reservoir")
 NETWORKS = ("minatar", "nature")
 
@@ -123,6 +124,17 @@ class CodecConfig:
         recent_transitions: K, the newest transitions kept raw in a FIFO ring inside
             the byte budget; each is encoded when it leaves the ring, after the codec
             has trained on it (0: encode every transition when it arrives).
+        codec_decoder_steps: codec steps after which its decoder is fixed and only
+            its encoder learns, so every code stored from then on decodes exactly as
+            when it was written (0: fixed from the start, for a pretrained codec).
+            None: the decoder learns throughout (Algorithm 1).
+        codec_init: a pretrained codec's weights file (`runners.pretrain_frames
+            --output`), which the codec starts from (a resumed run: from its
+            checkpoint); its code shape, architecture, frame shape and units must
+            be the run's. None: a randomly initialised codec.
+        codec_init_sha256: the sha256 the --codec_init file must have; None: the
+            file's own, read when the config is made (so config.json records it and
+            a resume with another file is refused).
     """
 
     num_latents: int = 40
@@ -134,6 +146,9 @@ class CodecConfig:
     stabilize_steps: int = 1
     binarize_frames: bool = True
     recent_transitions: int = 1000
+    codec_decoder_steps: int | None = None
+    codec_init: str | None = None
+    codec_init_sha256: str | None = None
 
     def __post_init__(self) -> None:
         """Raises ValueError naming the flag to change."""
@@ -169,6 +184,14 @@ class CodecConfig:
             "--stabilize_steps 0 or 1",
             f"{self.stabilize_steps!r}",
         )
+        _check(
+            self.codec_decoder_steps is None or _is_int(self.codec_decoder_steps, 0),
+            "--codec_decoder_steps >= 0 (or unset)",
+            f"{self.codec_decoder_steps!r}",
+        )
+        object.__setattr__(
+            self, "codec_init_sha256", pinned_sha256(self.codec_init, self.codec_init_sha256)
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -180,8 +203,7 @@ class LifelongConfig:
         steps_per_phase: environment steps before switching to the next game.
         cycles: passes over the games.
         task_aware: feed the Q-network a one-hot id of the game being played.
-        storage: "real" (raw frames, bit-packed when binary), "recollections"
-            or "lossless" (binary frames as their set positions, `LosslessTransitions`).
+        storage: "real" (raw frames, bit-packed when binary) or "recollections".
         memory_bytes: the replay memory's byte budget, the same for both storages.
         write_policy: "game_rings" (an equal FIFO share per game) or "reservoir".
         stored_frames: "observation" (each observation whole) or "newest" (the
@@ -253,6 +275,26 @@ class LifelongConfig:
     def to_dict(self) -> dict:
         """A JSON-ready dict; `LifelongConfig(**d)` reads it back."""
         return json.loads(json.dumps(dataclasses.asdict(self)))
+
+
+def pinned_sha256(codec_init: str | None, sha256: str | None) -> str | None:
+    """The sha256 a --codec_init file must have: the given one, else the file's own.
+
+    Raises:
+        ValueError: a sha256 without a file, a file that is missing or unreadable
+            (`recollect.pretrained_codec.PretrainedCodec.read`), or one whose sha256
+            differs from the given one.
+    """
+    if codec_init is None:
+        _check(sha256 is None, "--codec_init with --codec_init_sha256", f"{sha256!r}")
+        return None
+    digest = pretrained_codec.PretrainedCodec.read(codec_init).weights_sha256
+    _check(
+        sha256 in (None, digest),
+        f"--codec_init with sha256 {sha256} (the one recorded for this run)",
+        f"{codec_init} has sha256 {digest}",
+    )
+    return digest
 
 
 def _as_config(value: Any, config_class: type) -> Any:

@@ -18,6 +18,11 @@ transition is encoded only when K newer ones have arrived, after the codec has
 trained on it: the learn batch's share of the game being played comes from the
 raw ring, the rest are recollections, and the codec's step (Algorithm 1) is on
 the raw frames joined with the recalled ones.
+
+The codec starts from a pretrained file when `CodecConfig.codec_init` names one
+(`runners.pretrain_frames`: unlabelled frames of a random policy), and with
+`codec_decoder_steps` its decoder is fixed after that many codec steps (0: from
+the start), so a stored code decodes the same however long it stays.
 """
 
 from __future__ import annotations
@@ -38,8 +43,25 @@ from agents.lifelong.replay import (
     side_fields,
     side_items,
 )
-from recollect import DiscreteAutoencoder, RecollectionMemory, bits
+from recollect import DiscreteAutoencoder, RecollectionMemory, bits, pretrained_codec
 from recollect.memory_layout import codes_field
+
+
+def build_frame_codec(
+    codec: CodecConfig, frame_shape: tuple[int, ...], seed: int
+) -> DiscreteAutoencoder:
+    """The `DiscreteAutoencoder` over frames [*frame_shape] that a `CodecConfig` describes."""
+    mlp = codec.codec == "mlp"
+    return DiscreteAutoencoder(
+        input_shape=frame_shape,
+        num_latents=codec.num_latents,
+        num_categories=codec.num_categories,
+        architecture=codec.codec,
+        noise_scale=codec.codec_noise,
+        seed=seed,
+        hidden_units=codec.codec_units if mlp else None,
+        filters=None if mlp else codec.codec_units,
+    )
 
 
 class RecollectionTransitions(tf.Module):
@@ -70,6 +92,7 @@ class RecollectionTransitions(tf.Module):
         self.obs_shape, self.binary, self.num_games = tuple(obs_shape), bool(binary), num_games
         self.depth, self.frame_shape = frame_stacks.frame_layout(stored_frames, obs_shape, policy)
         self.codec_config = codec
+        frame_codec = self._codec(codec, seed)  # a --codec_init that does not fit fails here
         self.scale = 1.0 if binary else 1.0 / 255.0
         self.bits_per_frame = bits.bits_per_item(codec.num_latents, codec.num_categories)
         code_bytes = bits.code_bytes(codec.num_latents, codec.num_categories)
@@ -91,7 +114,7 @@ class RecollectionTransitions(tf.Module):
             memory_bytes - recent_bytes, self.bytes_per_transition, num_games
         )
         self.memory = RecollectionMemory(
-            self._codec(codec, seed),
+            frame_codec,
             capacity=self.capacity,
             side_fields={
                 **side_fields(num_actions, num_games),
@@ -100,6 +123,7 @@ class RecollectionTransitions(tf.Module):
             encoded_inputs=("x", "next_x"),
             policy=make_policy(policy, num_games),
             learning_rate=codec.codec_learning_rate,
+            decoder_steps=codec.codec_decoder_steps,
             seed=seed,
         )
 
@@ -126,17 +150,18 @@ class RecollectionTransitions(tf.Module):
         return recent_bytes
 
     def _codec(self, codec: CodecConfig, seed: int) -> DiscreteAutoencoder:
-        mlp = codec.codec == "mlp"
-        return DiscreteAutoencoder(
-            input_shape=self.frame_shape,
-            num_latents=codec.num_latents,
-            num_categories=codec.num_categories,
-            architecture=codec.codec,
-            noise_scale=codec.codec_noise,
-            seed=seed,
-            hidden_units=codec.codec_units if mlp else None,
-            filters=None if mlp else codec.codec_units,
-        )
+        """The frame codec, from the --codec_init file when the config names one.
+
+        Raises:
+            ValueError: a --codec_init file whose codec differs from the one the
+                settings build (naming each setting), or whose sha256 changed.
+        """
+        frame_codec = build_frame_codec(codec, self.frame_shape, seed)
+        if codec.codec_init is not None:
+            pretrained_codec.PretrainedCodec.read(codec.codec_init).load_into(
+                frame_codec, sha256=codec.codec_init_sha256
+            )
+        return frame_codec
 
     def _frames(self, frames: tf.Tensor) -> tf.Tensor:
         return tf.cast(frames, tf.float32) * self.scale

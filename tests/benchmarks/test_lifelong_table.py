@@ -48,3 +48,17 @@ def test_games_the_reference_does_not_learn_are_left_out_of_the_normalisation():
     assert row["normalised"]["final_mean"]["mean"] == pytest.approx(0.0)  # (1 - 1) / 4
     assert row["normalised"]["in_phase_mean"]["mean"] == pytest.approx(0.5)  # phase 0 only
     assert row["normalised"]["bwt"]["mean"] == pytest.approx(-0.5)
+
+
+def test_frame_error_is_split_into_after_own_and_after_other_phases_averaged_over_seeds():
+    seeds = [_seed(0, [[0.0, 0.0]] * 4), _seed(1, [[0.0, 0.0]] * 4)]
+    for seed, scale in zip(seeds, (1.0, 3.0), strict=True):
+        seed["phase_games"] = [0, 1, 0, 1]
+        seed["frame_error_matrix"] = [
+            [scale * v for v in row] for row in ([1, 20], [30, 2], [1, 20], [30, 2])
+        ]
+    summary = lifelong_table.frame_error_summary({"seeds": seeds})
+    assert summary["a"]["own"] == [2.0, 2.0] and summary["a"]["other"] == [60.0, 60.0]
+    assert summary["b"]["own_mean"] == 4.0 and summary["b"]["other_mean"] == 40.0
+    table = lifelong_table.frame_error_markdown({"rec": {"seeds": seeds}})
+    assert "| rec | a | 2.00, 2.00 (mean 2.00) | 60.00, 60.00 (mean 60.00) | 30.0 |" in table

@@ -11,6 +11,8 @@ import zipfile
 
 import pytest
 
+from agents.lifelong import envs, frame_stacks
+from agents.lifelong.recollection_transitions import build_frame_codec
 from agents.stores import STORES
 from agents.stores.codecs import build_codec
 from recollect import pretrained_codec
@@ -22,7 +24,12 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 ALL_FLAGFILES = sorted(
     glob.glob(os.path.join(REPO, "runners", "configs", "**", "*.flags"), recursive=True)
 )
-LIFELONG_NAMES = ("atari_cycle.flags", "minatar_cycle.flags", "minatar_pair.flags")
+LIFELONG_NAMES = (
+    "atari_cycle.flags",
+    "minatar_cycle.flags",
+    "minatar_pair.flags",
+    "minatar_pair_pretrained.flags",
+)
 FLAGFILES = [p for p in ALL_FLAGFILES if os.path.basename(p) not in LIFELONG_NAMES]
 LIFELONG_FLAGFILES = [p for p in ALL_FLAGFILES if os.path.basename(p) in LIFELONG_NAMES]
 
@@ -372,16 +379,44 @@ def test_pretrain_codec_runner_smoke_then_a_run_config_takes_its_file(tmp_path, 
 
 
 # ------------------------------------------------------------ runners.lifelong
+def _write_the_frame_codecs_it_starts_from(path, tmp_path):
+    """An untrained codec of a lifelong flagfile's settings at each --codec_init it names.
+
+    The pretraining command (`runners.pretrain_frames`) is in the flagfile's comments.
+    """
+    with open(path, encoding="utf-8") as f:
+        lines = f.read().splitlines()
+    inits = [line.split("=", 1)[1] for line in lines if line.startswith("--codec_init=")]
+    if not inits:
+        return
+    stripped = tmp_path / "without_codec_init.flags"
+    kept = [ln for ln in lines if not ln.startswith("--codec_init=")]
+    stripped.write_text("\n".join(kept))
+    config = lifelong_runner.config_from_flagfile(str(stripped))
+    obs_shape = envs.MINATAR_SHAPE if config.games[0] in envs.MINATAR_GAMES else None
+    assert obs_shape is not None, "only MinAtar flagfiles name a --codec_init"
+    _, frame_shape = frame_stacks.frame_layout(config.stored_frames, obs_shape, config.write_policy)
+    codec = build_frame_codec(config.codec, frame_shape, 0)
+    for init in inits:
+        os.makedirs(os.path.dirname(tmp_path / init), exist_ok=True)
+        pretrained_codec.save(codec, str(tmp_path / init), training={"test": "untrained"})
+
+
 def test_the_lifelong_flagfiles_parse_into_valid_configs(tmp_path, monkeypatch):
     assert [os.path.basename(p) for p in LIFELONG_FLAGFILES] == sorted(LIFELONG_NAMES)
     monkeypatch.chdir(tmp_path)
-    atari, minatar, pair = (
+    for path in LIFELONG_FLAGFILES:
+        _write_the_frame_codecs_it_starts_from(path, tmp_path)
+    atari, minatar, pair, pretrained = (
         lifelong_runner.config_from_flagfile(
             os.path.join(REPO, "runners", "configs", name), "--seeds=0,1"
         )
         for name in LIFELONG_NAMES
     )
     assert pair.games == ("breakout", "space_invaders") and pair.cycles == 3
+    assert dataclasses.replace(pretrained, codec=pair.codec) == pair  # only the codec differs
+    assert pretrained.codec.codec_decoder_steps == 0 and pretrained.codec.codec_init_sha256
+    assert pair.codec.codec_init is None and pair.codec.codec_decoder_steps is None
     assert minatar.games == ("breakout", "space_invaders", "freeway", "asterix", "seaquest")
     assert minatar.memory_bytes == 1_000_000 and minatar.seeds == (0, 1)
     assert atari.agent.network == "nature" and atari.codec.codec == "conv"
@@ -423,3 +458,35 @@ def test_lifelong_runner_help_and_bad_flags():
     assert bad.returncode == 1 and "Received: game='pong'" in bad.stderr
     unknown = run_module(["runners.lifelong", "--workdir=x", "--no_such_flag=1"], REPO)
     assert unknown.returncode != 0 and "no_such_flag" in unknown.stderr
+
+
+def test_pretrain_frames_runner_smoke_then_a_lifelong_config_takes_its_file(tmp_path):
+    output = tmp_path / "codecs" / "breakout.npz"
+    common = [
+        "runners.pretrain_frames",
+        "--games=breakout",
+        "--frames_per_game=60",
+        "--heldout_frames=10",
+        "--epochs=1",
+        "--num_latents=8",
+        "--codec_units=16",
+        "--progress=false",
+        f"--output={output}",
+    ]
+    done = run_module(common, str(tmp_path))
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "8x4 mlp codec" in done.stdout and "wrong pixels a frame breakout" in done.stdout
+    settings = json.loads((tmp_path / "codecs" / "breakout.json").read_text())
+    assert settings["training"]["examples"] == 50 and settings["training"]["games"] == ["breakout"]
+    again = run_module(common, str(tmp_path))
+    assert again.returncode == 2 and "a new --output" in again.stderr
+
+    pair = os.path.join(REPO, "runners", "configs", "minatar_pair.flags")
+    config = lifelong_runner.config_from_flagfile(
+        pair, f"--codec_init={output}", "--codec_decoder_steps=0", "--num_latents=8",
+        "--codec_units=16",
+    )  # fmt: skip
+    assert config.codec.codec_init == str(output) and config.codec.codec_decoder_steps == 0
+    assert config.codec.codec_init_sha256 == settings["weights_sha256"]
+    with pytest.raises(ValueError, match="does not exist"):
+        lifelong_runner.config_from_flagfile(pair, f"--codec_init={tmp_path / 'none.npz'}")
