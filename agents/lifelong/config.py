@@ -26,7 +26,7 @@ from agents.lifelong import envs
 from agents.lifelong.frame_stacks import check_stored_frames
 from recollect import pretrained_codec
 
-STORAGES = ("real", "recollections")
+STORAGES = ("real", "recollections", "lossless")
 WRITE_POLICIES = ("game_rings", "reservoir")
 NETWORKS = ("minatar", "nature")
 
@@ -203,7 +203,8 @@ class LifelongConfig:
         steps_per_phase: environment steps before switching to the next game.
         cycles: passes over the games.
         task_aware: feed the Q-network a one-hot id of the game being played.
-        storage: "real" (raw frames, bit-packed when binary) or "recollections".
+        storage: "real" (raw frames, bit-packed when binary), "recollections"
+            or "lossless" (binary frames as their set positions, `LosslessTransitions`).
         memory_bytes: the replay memory's byte budget, the same for both storages.
         write_policy: "game_rings" (an equal FIFO share per game) or "reservoir".
         stored_frames: "observation" (each observation whole) or "newest" (the
