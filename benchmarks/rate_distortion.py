@@ -18,15 +18,14 @@ images uint8 [N, H, W, C]    mnist / cifar10 test images; minatar: random-policy
 <output_dir>/summary.json          the flags, each codec's training, the JPEG header check
 ```
 
-Header accounting, tiling and the lossless codings are in `benchmarks.static_codecs`.
-MinAtar frames are binary 10x10xC: JPEG, WebP and PNG code the C channels tiled into a
-2-D grey image (0 or 255), and every lossy reconstruction of them, learned ones included,
-is thresholded at 0.5 before the distortion is taken.
+Header accounting, tiling and lossless coding: `benchmarks.static_codecs`. MinAtar frames
+are binary 10x10xC: JPEG, WebP and PNG code the C channels tiled into a 2-D grey image
+(0 or 255); every lossy reconstruction of them, learned ones too, is thresholded at 0.5.
 
 Usage (from the repository root):
     python -m benchmarks.rate_distortion --data_dir /path/to/data \
-        [--datasets mnist,cifar10,minatar] [--train_steps 1000] [--test_items 1000] \
-        [--output_dir runs/rate_distortion] [--seed 0]
+        [--datasets mnist,cifar10,minatar] [--train_steps 800] [--reference_steps 2000] \
+        [--test_items 1000] [--output_dir runs/rate_distortion] [--seed 0]
 """
 
 from __future__ import annotations
@@ -66,7 +65,7 @@ DISCRETE_SHAPES = {
     "cifar10": ((120, 2), (608, 2), (2456, 2)),  # runners/configs/split_cifar10 budgets
     "minatar": ((40, 4),),
 }
-CONTINUOUS_SIZES = {"mnist": (1, 2, 3, 5, 7, 20), "cifar10": (4, 19, 77), "minatar": (1, 2, 3, 5)}
+CONTINUOUS_SIZES = {"mnist": (2, 5, 20), "cifar10": (4, 19, 77), "minatar": (1, 2, 3, 5)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,8 +92,8 @@ class Config:
 
     data_dir: str | None = None
     datasets: tuple[str, ...] = DATASETS
-    train_steps: int = 1000
-    reference_steps: int = 3000  # the paper's MNIST reference shapes, 38x2 and 168x2
+    train_steps: int = 800
+    reference_steps: int = 2000  # the paper's MNIST reference shapes, 38x2 and 168x2
     test_items: int = 1000
     seed: int = 0
     qualities: tuple[int, ...] = QUALITIES
@@ -117,6 +116,10 @@ class Images:
     train: np.ndarray
     test: np.ndarray
     binary: bool
+
+    def pixels(self, items: np.ndarray) -> np.ndarray:
+        """float32 items in [0, 1]: binary values as they are, 8-bit ones divided by 255."""
+        return items.astype(np.float32) if self.binary else scale_pixels(items)
 
 
 def load_images(dataset: str, config: Config, *, frames_per_game: int = 4000) -> Images:
@@ -164,17 +167,17 @@ def batched(fn: Callable[[tf.Tensor], tf.Tensor], x: np.ndarray) -> np.ndarray:
 
 
 def train_codec(
-    codec: keras.Model, images: np.ndarray, steps: int, recipe: CodecRecipe, seed: int
+    codec: keras.Model, data: Images, steps: int, recipe: CodecRecipe, seed: int
 ) -> dict:
-    """Trains codec for `steps` Adam steps on batches of uint8 images; returns its record."""
+    """Trains codec for `steps` Adam steps on batches of the training items; returns its record."""
     keras.utils.set_random_seed(seed)
     codec.compile(optimizer=keras.optimizers.Adam(recipe.learning_rate), jit_compile=False)
     batches = (
-        tf.data.Dataset.from_tensor_slices(images)
-        .shuffle(len(images), seed=seed)
+        tf.data.Dataset.from_tensor_slices(data.train)
+        .shuffle(len(data.train), seed=seed)
         .repeat()
         .batch(BATCH_SIZE)
-        .map(lambda x: tf.cast(x, tf.float32) / 255.0)
+        .map(lambda x: tf.cast(x, tf.float32) * (1.0 if data.binary else 1 / 255))
     )
     started = time.perf_counter()
     history = codec.fit(batches, steps_per_epoch=steps, epochs=1, verbose=0)
@@ -193,8 +196,8 @@ def discrete_rows(
     )
     reference = dataset == "mnist" and setting in PAPER_POINTS
     steps = config.reference_steps if reference else config.train_steps
-    record = train_codec(codec, data.train, steps, recipe, config.seed)
-    x = scale_pixels(data.test)
+    record = train_codec(codec, data, steps, recipe, config.seed)
+    x = data.pixels(data.test)
     x_hat = binarized(batched(lambda b: codec.decode(codec.encode(b)), x), data.binary)
     return [distortion_row(dataset, "discrete_ae", setting, codec.bits_per_item, x, x_hat)], record
 
@@ -217,10 +220,10 @@ def continuous_rows(
         kernel_size=recipe.codec_kernel_size,
         **units,  # type: ignore[arg-type]
     )
-    record = train_codec(codec, data.train, config.train_steps, recipe, config.seed)
-    x = scale_pixels(data.test)
+    record = train_codec(codec, data, config.train_steps, recipe, config.seed)
+    x = data.pixels(data.test)
     z = batched(codec.encode, x)
-    z_train = batched(codec.encode, scale_pixels(data.train[:5000]))
+    z_train = batched(codec.encode, data.pixels(data.train[:5000]))
     low, high = z_train.min(axis=0), z_train.max(axis=0)
     step = np.maximum(high - low, 1e-12) / 255
     coded = {
@@ -243,10 +246,10 @@ def image_codec_rows(
     """Rows (whole file, shared header) of JPEG or WebP at quality; the distinct headers' sizes."""
     coder = static_codecs.IMAGE_CODECS[method]
     files, decoded = static_codecs.code_items(data.test, data.binary, lambda p: coder(p, quality))
-    header_length = static_codecs.HEADER_LENGTHS[method]
-    shared, distinct = static_codecs.shared_header_bits(files, [header_length(f) for f in files])
+    header = static_codecs.SHARED_HEADERS[method]
+    shared, distinct = static_codecs.shared_header_bits(files, [header(f) for f in files])
     whole = 8.0 * np.mean([len(f) for f in files])
-    x, x_hat = scale_pixels(data.test), scale_pixels(decoded)
+    x, x_hat = data.pixels(data.test), data.pixels(decoded)
     rows = [
         distortion_row(dataset, method, f"q{quality}", whole, x, x_hat),
         distortion_row(dataset, f"{method}_shared_header", f"q{quality}", shared, x, x_hat),
@@ -256,12 +259,12 @@ def image_codec_rows(
 
 def lossless_rows(dataset: str, data: Images) -> list[dict]:
     """The raw uint8 row and each lossless coding's, measured on its own decodings (L1 0)."""
-    x = scale_pixels(data.test)
+    x = data.pixels(data.test)
     values = math.prod(data.test.shape[1:])
     rows = [distortion_row(dataset, "raw_uint8", "8 bits a value", 8 * values, x, x)]
     for method, (files, decoded) in static_codecs.lossless(data.test, data.binary).items():
         bits = 8.0 * np.mean([len(f) for f in files])
-        rows.append(distortion_row(dataset, method, "lossless", bits, x, scale_pixels(decoded)))
+        rows.append(distortion_row(dataset, method, "lossless", bits, x, data.pixels(decoded)))
     return rows
 
 
@@ -291,16 +294,24 @@ def dataset_rows(dataset: str, config: Config) -> tuple[list[dict], dict]:
 def run(config: Config, output_dir: str) -> list[dict]:
     """Measures every data set; writes the CSV, the figure and summary.json to output_dir.
 
+    The files are rewritten after each data set, so a stopped run keeps the finished ones.
+
     Returns:
         The CSV's rows, dicts keyed by `COLUMNS`.
 
     Raises:
-        recollect.datasets.DataNotFoundError: missing data (before any file is written).
+        recollect.datasets.DataNotFoundError: missing data (before that data set's rows).
     """
     rows, summary = [], {"config": dataclasses.asdict(config), "datasets": {}}
     for dataset in config.datasets:
         new, summary["datasets"][dataset] = dataset_rows(dataset, config)
         rows += new
+        write(rows, summary, output_dir)
+    return rows
+
+
+def write(rows: Sequence[dict], summary: dict, output_dir: str) -> None:
+    """Writes rate_distortion.csv, summary.json and rate_distortion.png to output_dir."""
     os.makedirs(output_dir, exist_ok=True)
     with open(os.path.join(output_dir, "rate_distortion.csv"), "w", newline="") as f:
         writer = csv.DictWriter(f, COLUMNS)
@@ -309,7 +320,6 @@ def run(config: Config, output_dir: str) -> list[dict]:
     with open(os.path.join(output_dir, "summary.json"), "w", encoding="utf-8") as f:
         json.dump(summary, f, indent=2)
     plot(rows, os.path.join(output_dir, "rate_distortion.png"))
-    return rows
 
 
 STYLES = {  # method -> (matplotlib format, label)
@@ -321,7 +331,7 @@ STYLES = {  # method -> (matplotlib format, label)
     "jpeg_shared_header": ("^-", "JPEG, header shared"),
     "webp": ("v:", "WebP, whole file"),
     "webp_shared_header": ("v-", "WebP, header shared"),
-}  # lossless codings: a cross at L1 0
+}
 TITLES = {"mnist": "MNIST", "cifar10": "CIFAR-10 (JPEG copy)", "minatar": "MinAtar frames"}
 
 
@@ -330,7 +340,7 @@ def plot(rows: Sequence[dict], path: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib import pyplot as plt
 
     names = list(dict.fromkeys(r["dataset"] for r in rows))
     figure, axes = plt.subplots(1, len(names), figsize=(5.5 * len(names), 4.5), squeeze=False)
@@ -346,8 +356,7 @@ def plot(rows: Sequence[dict], path: str) -> None:
         if dataset == "mnist":
             bits, l1 = zip(*PAPER_POINTS.values(), strict=True)
             axis.plot(bits, l1, "r*", markersize=11, label="paper, Table 5 (38x2, 168x2)")
-        axis.set(xscale="log", xlabel="bits per item", ylabel="mean L1 on [0, 1] pixels")
-        axis.set_title(TITLES[dataset])
+        axis.set(xscale="log", xlabel="bits per item", ylabel="mean L1", title=TITLES[dataset])
         axis.grid(True, which="both", alpha=0.3)
         axis.legend(fontsize=7)
     figure.tight_layout()
@@ -359,8 +368,8 @@ _FLAGS = flags.FlagValues()  # its own namespace: other programs use these names
 _IN = {"flag_values": _FLAGS}
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "Data root (else $RECOLLECT_DATA_DIR).", **_IN)
 _DATASETS = flags.DEFINE_list("datasets", list(DATASETS), f"Among {DATASETS}.", **_IN)
-_TRAIN_STEPS = flags.DEFINE_integer("train_steps", 1000, "Adam steps (of 32 items) a codec.", **_IN)
-_REFERENCE_STEPS = flags.DEFINE_integer("reference_steps", 3000, "For MNIST 38x2, 168x2.", **_IN)
+_TRAIN_STEPS = flags.DEFINE_integer("train_steps", 800, "Adam steps (of 32 items) a codec.", **_IN)
+_REFERENCE_STEPS = flags.DEFINE_integer("reference_steps", 2000, "For MNIST 38x2, 168x2.", **_IN)
 _TEST_ITEMS = flags.DEFINE_integer("test_items", 1000, "Test items per data set.", **_IN)
 _OUTPUT_DIR = flags.DEFINE_string("output_dir", "runs/rate_distortion", "CSV, PNG, JSON.", **_IN)
 _SEED = flags.DEFINE_integer("seed", 0, "Seeds the data, the weights and the noise.", **_IN)

@@ -13,9 +13,10 @@ images uint8 [N, H, W, C]  --pictures-->  uint8 [N, H', W', 1 or 3]  (binary: 0 
 
 Header accounting: TensorFlow's JPEG encoder writes the standard Huffman tables, so the
 bytes up to the end of the SOS segment (`jpeg_header_length`) repeat across images of
-one shape and quality; `shared_header_bits` counts each distinct header once. WebP's
-shared header is its 20-byte RIFF container header (tags and two lengths). Neither
-counts the length that a store of variable-size items keeps for each one.
+one shape and quality; `shared_header_bits` counts each distinct header once. WebP
+files lose their 20-byte RIFF header: its 12 bytes of tags are counted once, its two
+sizes follow from the item's length. Neither counts the length that a store of
+variable-size items keeps for each one.
 """
 
 from __future__ import annotations
@@ -80,13 +81,35 @@ def jpeg_header_length(data: bytes) -> int:
 
 
 def shared_header_bits(
-    encoded: Sequence[bytes], header_lengths: Sequence[int]
+    files: Sequence[bytes], headers: Sequence[tuple[bytes, int]]
 ) -> tuple[float, list[int]]:
-    """Mean bits per item with each distinct header counted once; the distinct headers' sizes."""
-    pairs = list(zip(encoded, header_lengths, strict=True))
-    distinct = sorted(map(len, {data[:length] for data, length in pairs}))
-    body = sum(len(data) - length for data, length in pairs)
-    return 8.0 * (body + sum(distinct)) / len(pairs), distinct
+    """Mean bits per item with the headers left out and each distinct one counted once.
+
+    Args:
+        files: the N coded items.
+        headers: per file, (the bytes of its header that a store keeps once, the bytes
+            of the file that header replaces).
+
+    Returns:
+        (mean bits per item, the sizes of the distinct headers).
+    """
+    distinct = sorted(map(len, {shared for shared, _ in headers}))
+    body = sum(len(f) - length for f, (_, length) in zip(files, headers, strict=True))
+    return 8.0 * (body + sum(distinct)) / len(files), distinct
+
+
+def jpeg_header(data: bytes) -> tuple[bytes, int]:
+    """A JPEG's shared header: the bytes through its SOS segment, and their count."""
+    length = jpeg_header_length(data)
+    return data[:length], length
+
+
+def webp_header(data: bytes) -> tuple[bytes, int]:
+    """A WebP's shared header: its 12 bytes of RIFF tags; it replaces the 20-byte RIFF header.
+
+    The two sizes in those 20 bytes follow from the item's stored length.
+    """
+    return data[0:4] + data[8:16], WEBP_HEADER_BYTES
 
 
 def jpeg(picture: np.ndarray, quality: int) -> tuple[bytes, np.ndarray]:
@@ -113,10 +136,7 @@ def png(picture: np.ndarray) -> tuple[bytes, np.ndarray]:
 
 
 IMAGE_CODECS = {"jpeg": jpeg, "webp": webp}
-HEADER_LENGTHS: dict[str, Callable[[bytes], int]] = {
-    "jpeg": jpeg_header_length,
-    "webp": lambda _: WEBP_HEADER_BYTES,
-}
+SHARED_HEADERS = {"jpeg": jpeg_header, "webp": webp_header}
 
 
 def code_items(images: np.ndarray, binary: bool, coder: Coder) -> tuple[list[bytes], np.ndarray]:

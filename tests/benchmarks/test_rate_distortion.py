@@ -32,7 +32,8 @@ def test_jpeg_header_is_shared_and_counted_once(quality):
     assert len(set(lengths)) == 1 and files[0].startswith(b"\xff\xd8")
     assert files[0][lengths[0] - 10 : lengths[0] - 8] == b"\xff\xda"  # SOS, 1 component
     assert len({f[: lengths[0]] for f in files}) == 1  # TensorFlow's headers repeat
-    shared, distinct = static_codecs.shared_header_bits(files, lengths)
+    headers = [static_codecs.jpeg_header(f) for f in files]
+    shared, distinct = static_codecs.shared_header_bits(files, headers)
     whole = 8 * sum(map(len, files)) / len(files)
     header = lengths[0]
     assert distinct == [header]
@@ -46,8 +47,18 @@ def test_jpeg_header_is_shared_and_counted_once(quality):
 
 def test_shared_header_counts_each_distinct_header_once():
     files = [b"AAxx", b"AAyyy", b"BBz"]
-    bits, distinct = static_codecs.shared_header_bits(files, [2, 2, 2])
+    headers = [(f[:2], 2) for f in files]
+    bits, distinct = static_codecs.shared_header_bits(files, headers)
     assert distinct == [2, 2] and bits == pytest.approx(8 * (2 + 3 + 1 + 4) / 3)
+
+
+def test_webp_header_keeps_its_tags_once_and_drops_the_sizes():
+    files = [static_codecs.webp(p, 50)[0] for p in _grey()]
+    headers = [static_codecs.webp_header(f) for f in files]
+    assert {h for h, _ in headers} == {b"RIFFWEBPVP8 "}
+    bits, distinct = static_codecs.shared_header_bits(files, headers)
+    assert distinct == [12]
+    assert bits == pytest.approx(8 * (np.mean([len(f) for f in files]) - 20 + 12 / len(files)))
 
 
 def test_jpeg_header_length_refuses_other_files():
@@ -149,6 +160,16 @@ def test_missing_data_says_so(tmp_path):
     with pytest.raises(datasets.DataNotFoundError):
         rate_distortion.run(config, str(tmp_path / "out"))
     assert not (tmp_path / "out").exists()
+
+
+def test_figure_of_rows_read_back_from_the_csv(tmp_path):
+    rows = [
+        rate_distortion.distortion_row("minatar", m, s, b, np.zeros(3), np.full(3, e))
+        for m, s, b, e in [("discrete_ae", "40x4", 80, 0.01), ("jpeg", "q5", 900, 0.02),
+                           ("jpeg", "q50", 1500, 0.0), ("png", "lossless", 1200, 0.0)]
+    ]  # fmt: skip
+    rate_distortion.plot(rows, str(tmp_path / "f.png"))
+    assert (tmp_path / "f.png").stat().st_size > 0
 
 
 def test_config_refuses_unknown_datasets_and_zero_steps():
