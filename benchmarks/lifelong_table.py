@@ -14,6 +14,9 @@ forgetting).
 Usage (from the repository root):
     python -m benchmarks.lifelong_table --workdirs=runs/minatar_real,runs/minatar_rec \
         --references=runs/minatar_ref/references.json [--output=lifelong.json]
+
+A workdir given as `A+B` joins runs of the same settings made with other seeds
+into one row (named after A).
 """
 
 from __future__ import annotations
@@ -34,6 +37,19 @@ def _load(path: str) -> dict:
         raise SystemExit(f"error: expected {path}; finish the run first")
     with open(path, encoding="utf-8") as f:
         return json.load(f)
+
+
+def joined_run(workdirs: list[str]) -> dict:
+    """The results of runs of the same settings but other seeds, as one run's.
+
+    Raises:
+        SystemExit: if the runs' settings, apart from their seeds, differ.
+    """
+    runs = [_load(os.path.join(w, "results.json")) for w in workdirs]
+    settings = [{k: v for k, v in r["config"].items() if k != "seeds"} for r in runs]
+    if any(s != settings[0] for s in settings):
+        raise SystemExit(f"error: expected runs of the same settings to join: {workdirs}")
+    return {**runs[0], "seeds": [s for r in runs for s in r["seeds"]]}
 
 
 def learned_games(runs: list[dict], references: dict[str, float]) -> list[str]:
@@ -161,7 +177,7 @@ def main() -> None:
     args = parser.parse_args()
     references = _load(args.references)
     runs = {
-        os.path.basename(os.path.normpath(w)): _load(os.path.join(w, "results.json"))
+        os.path.basename(os.path.normpath(w.split("+")[0])): joined_run(w.split("+"))
         for w in args.workdirs.split(",")
     }
     learned = learned_games(list(runs.values()), references)

@@ -62,3 +62,19 @@ def test_frame_error_is_split_into_after_own_and_after_other_phases_averaged_ove
     assert summary["b"]["own_mean"] == 4.0 and summary["b"]["other_mean"] == 40.0
     table = lifelong_table.frame_error_markdown({"rec": {"seeds": seeds}})
     assert "| rec | a | 2.00, 2.00 (mean 2.00) | 60.00, 60.00 (mean 60.00) | 30.0 |" in table
+
+
+def test_runs_of_other_seeds_join_into_one_row_and_other_settings_are_refused(tmp_path):
+    import json
+
+    for name, seeds, cycles in (("a", [0], 3), ("b", [1, 2], 3), ("c", [3], 2)):
+        (tmp_path / name).mkdir()
+        run = {
+            "config": {"seeds": seeds, "cycles": cycles},
+            "seeds": [_seed(s, [[1.0, 2.0]]) for s in seeds],
+        }
+        (tmp_path / name / "results.json").write_text(json.dumps(run))
+    joined = lifelong_table.joined_run([str(tmp_path / "a"), str(tmp_path / "b")])
+    assert [s["seed"] for s in joined["seeds"]] == [0, 1, 2]
+    with pytest.raises(SystemExit, match="same settings"):
+        lifelong_table.joined_run([str(tmp_path / "a"), str(tmp_path / "c")])
