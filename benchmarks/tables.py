@@ -50,6 +50,8 @@ PAPER = {
         "gem_recollections_100": 79.0,
         "gem_recollections_200": 81.5,
         "ewc": 54.6,
+        "replay_jpeg_100": None,  # JPEG-compressed replay is not in the paper
+        "replay_jpeg_200": None,
     },
     # Table 1's recollection rows with the decoder learning throughout (Algorithm 1).
     "table1_algorithm1": {
@@ -72,6 +74,9 @@ PAPER = {
             "replay_recollections_10",
             "replay_recollections_50",
             "replay_recollections_200",
+            "replay_jpeg_10",
+            "replay_jpeg_50",
+            "replay_jpeg_200",
             "icarl_real_10",
             "icarl_real_50",
             "icarl_real_200",
