@@ -415,7 +415,8 @@ def test_the_lifelong_flagfiles_parse_into_valid_configs(tmp_path, monkeypatch):
     )
     assert pair.games == ("breakout", "space_invaders") and pair.cycles == 3
     assert dataclasses.replace(pretrained, codec=pair.codec) == pair  # only the codec differs
-    assert pretrained.codec.codec_decoder_steps == 0 and pretrained.codec.codec_init_sha256
+    assert pretrained.codec.codec_init == "codecs/minatar_pair_40x4.npz"
+    assert pretrained.codec.codec_init_sha256 and pretrained.codec.codec_decoder_steps is None
     assert pair.codec.codec_init is None and pair.codec.codec_decoder_steps is None
     assert minatar.games == ("breakout", "space_invaders", "freeway", "asterix", "seaquest")
     assert minatar.memory_bytes == 1_000_000 and minatar.seeds == (0, 1)
