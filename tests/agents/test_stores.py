@@ -141,7 +141,7 @@ def test_without_self_replay_the_codec_takes_one_step_on_the_new_batch_alone():
 def test_stores_take_the_policy_they_are_given():
     store, _ = make_recollections(policy=TaskRingPolicy(num_tasks=3))
     assert isinstance(store.policy, TaskRingPolicy)
-    assert set(STORES) == {"real", "recollections"}
+    assert set(STORES) == {"real", "recollections", "jpeg"}
 
 
 # An 8x4 mlp codec of 16 units on 8x8 inputs (64 bytes raw), counted by hand:
