@@ -27,15 +27,25 @@ from matplotlib.ticker import MaxNLocator
 from agents.lifelong import plotting as lifelong_plotting
 
 
+KINDS = ("continual", "lifelong")  # the `kind` of a results.json (agents.experiment.run)
+
+
 def load_results(workdir: str) -> dict:
-    """Reads workdir/results.json, with a clear error when it is missing."""
+    """Reads workdir/results.json, with a clear error when it is missing or of no known kind."""
     path = os.path.join(workdir, "results.json")
     if not os.path.exists(path):
         raise ValueError(
             f"Expected a finished run with results.json in each workdir. Received: no {path}"
         )
     with open(path, encoding="utf-8") as f:
-        return json.load(f)
+        results = json.load(f)
+    if results.get("kind") not in KINDS:
+        raise ValueError(
+            f"Expected a results.json whose kind is one of {list(KINDS)}. Received: "
+            f"{results.get('kind')!r} in {path}; a run written before results had a kind "
+            'plots once "kind" is added to it.'
+        )
+    return results
 
 
 def label(results: dict) -> str:
@@ -74,10 +84,10 @@ def plot_runs(workdirs: list[str], output: str) -> str:
     if not workdirs:
         raise ValueError("Expected at least one workdir. Received: none")
     runs = [load_results(w) for w in workdirs]
-    kinds = {lifelong_plotting.is_lifelong(r) for r in runs}
+    kinds = sorted({r["kind"] for r in runs})
     if len(kinds) > 1:
-        raise ValueError("Expected only continual or only lifelong runs. Received: both")
-    if kinds == {True}:
+        raise ValueError(f"Expected runs of one kind. Received: {kinds}")
+    if kinds == ["lifelong"]:
         return lifelong_plotting.plot_lifelong(runs, workdirs, output)
     count = len(runs)
     figure, axes = plt.subplots(

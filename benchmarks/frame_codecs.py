@@ -23,7 +23,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
 
-from agents.continual.checkpoint import SeedState
+from agents.experiment import SeedState
 from agents.lifelong import envs, phases, pretrain_frames
 from agents.lifelong.config import CodecConfig, LifelongConfig
 from agents.lifelong.dqn import DQNAgent

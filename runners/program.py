@@ -16,7 +16,7 @@ from typing import Any
 
 from absl import app, flags, logging
 
-from agents.continual.loop import RunInterrupted
+from agents.experiment import RunInterrupted
 from runners import flagfiles
 
 HELP_FLAGS = frozenset({"--help", "-h", "-?", "--helpshort", "--helpfull", "--helpxml"})

@@ -27,15 +27,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from agents import models
+from agents.experiment import settings
+from agents.experiment.settings import as_config, is_int
 from agents.learners import LEARNERS, Learner
 from agents.learners.base import check_config
 from agents.stores import STORES
 from recollect import budget as budget_lib
 from recollect import datasets
-
-
-def _is_int(value: Any, minimum: int) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
 
 
 def _model_keywords(model: str) -> set[str]:
@@ -118,10 +116,10 @@ class ContinualConfig:
             f"budget={self.budget!r}",
         )
         object.__setattr__(
-            self, "learner_config", _as_config(self.learner_config, self.learner_class.config_class)
+            self, "learner_config", as_config(self.learner_config, self.learner_class.config_class)
         )
         object.__setattr__(
-            self, "store_config", _as_config(self.store_config, STORES[self.storage].config_class)
+            self, "store_config", as_config(self.store_config, STORES[self.storage].config_class)
         )
         object.__setattr__(self, "seeds", tuple(self.seeds))
         object.__setattr__(self, "stream_options", dict(self.stream_options))
@@ -140,13 +138,11 @@ class ContinualConfig:
             f"stream={self.stream!r}",
         )
         check_config(
-            bool(self.seeds) and all(_is_int(s, 0) for s in self.seeds),
+            bool(self.seeds) and all(is_int(s, 0) for s in self.seeds),
             "--seeds non-negative ints",
             f"seeds={self.seeds!r}",
         )
-        check_config(
-            _is_int(self.data_seed, 0), "--data_seed >= 0", f"data_seed={self.data_seed!r}"
-        )
+        check_config(is_int(self.data_seed, 0), "--data_seed >= 0", f"data_seed={self.data_seed!r}")
         unknown = sorted(set(self.model_options) - _model_keywords(self.model))
         check_config(
             not unknown,
@@ -154,7 +150,7 @@ class ContinualConfig:
             f"unknown {unknown}",
         )
         check_config(
-            all(_is_int(v, 0) for v in self.model_options.values()),
+            all(is_int(v, 0) for v in self.model_options.values()),
             "model sizes as non-negative ints",
             f"model_options={self.model_options!r}",
         )
@@ -165,10 +161,10 @@ class ContinualConfig:
             len(set(self.seeds)) == len(self.seeds), "distinct --seeds", f"seeds={self.seeds!r}"
         )
         check_config(
-            _is_int(self.batch_size, 1), "--batch_size >= 1", f"batch_size={self.batch_size!r}"
+            is_int(self.batch_size, 1), "--batch_size >= 1", f"batch_size={self.batch_size!r}"
         )
         check_config(
-            _is_int(self.eval_batch_size, 1),
+            is_int(self.eval_batch_size, 1),
             "--eval_batch_size >= 1",
             f"eval_batch_size={self.eval_batch_size!r}",
         )
@@ -183,7 +179,7 @@ class ContinualConfig:
 
     def _check_drift_probe(self) -> None:
         check_config(
-            _is_int(self.drift_probe_items, 0),
+            is_int(self.drift_probe_items, 0),
             "--drift_probe_items >= 0",
             f"drift_probe_items={self.drift_probe_items!r}",
         )
@@ -222,55 +218,4 @@ class ContinualConfig:
         A setting that `other` lacks (a run written before the setting existed) is
         no difference while this config leaves it at its default.
         """
-        mine = _flatten(self.to_dict())
-        theirs = _flatten(dict(other))
-        for key in sorted(set(mine) | set(theirs)):
-            if key not in theirs and mine[key] == self._default(key):
-                continue
-            if mine.get(key) != theirs.get(key):
-                return f"{key}: {mine.get(key)!r} here, {theirs.get(key)!r} there"
-        return None
-
-    def _default(self, key: str) -> Any:
-        """The default of a flattened setting (`budget`, `store_config.codec_init`)."""
-        owner: Any = type(self)
-        name = key
-        if "." in key:
-            part, name = key.split(".", 1)
-            owner = type(getattr(self, part, None))
-        fields = (
-            {f.name: f for f in dataclasses.fields(owner)}
-            if dataclasses.is_dataclass(owner)
-            else {}
-        )
-        field = fields.get(name)
-        if field is None or field.default is dataclasses.MISSING:
-            return dataclasses.MISSING
-        return field.default
-
-
-def _as_config(value: Any, config_class: type) -> Any:
-    if value is None:
-        return config_class()
-    if isinstance(value, config_class):
-        return value
-    if isinstance(value, Mapping):
-        known = {f.name for f in dataclasses.fields(config_class)}
-        unknown = sorted(set(value) - known)
-        check_config(
-            not unknown,
-            f"settings of {config_class.__name__} among {sorted(known)}",
-            f"unknown {unknown}",
-        )
-        return config_class(**value)
-    raise ValueError(f"Expected a {config_class.__name__} or a mapping. Received: {value!r}")
-
-
-def _flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    out = {}
-    for key, value in values.items():
-        if isinstance(value, Mapping):
-            out.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
+        return settings.first_difference(self, other)

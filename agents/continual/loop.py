@@ -4,9 +4,9 @@ Where this sits: `runners/continual.py` parses flags into a `ContinualConfig` an
 calls `run(config, workdir)`; tests call `run` directly.
 
 ```
-run(config, workdir)                                  workdir/config.json, results.json
-  stream, storage plan (bad settings fail here, before any training)
-  for seed in config.seeds: _run_seed                 workdir/seed_<s>/
+run(config, workdir) = agents.experiment.run(ContinualExperiment(config), workdir)
+  prepare: stream, storage plan (bad settings fail here, before any training)
+  for seed in config.seeds: run_seed                  workdir/seed_<s>/
     learner = build_learner(...); restore on resume
     initial accuracy on every task (for FWT)
     for task in stream: _run_task
@@ -15,8 +15,12 @@ run(config, workdir)                                  workdir/config.json, resul
       learner.end_task; accuracy on every task -> accuracy-matrix row
       probe.measure -> drift-matrix row (drift probe on); checkpoint
     seed_result -> seed_<s>/result.json, accuracy_matrix_seed<s>.csv
-  aggregate -> results.json (mean +- std over seeds, footprint, data checksums)
+  aggregate -> results.json (kind "continual", mean +- std over seeds, footprint,
+               data checksums)
 ```
+
+The workdir rule, seeds, stop signals and results.json are
+`agents.experiment.run`'s; this module is what a continual seed does.
 
 A run killed at any point continues with `resume=True` from its last checkpoint
 (models, optimisers, store, RNG state, data position, drift probe) and ends with
@@ -33,18 +37,20 @@ import shutil
 import signal
 import time
 from collections.abc import Callable, Iterator
-from typing import cast
+from typing import ClassVar, cast
 
 import keras
 import numpy as np
 import tensorflow as tf
 import tqdm
 
+from agents import experiment
 from agents.continual import build
-from agents.continual.checkpoint import Progress, SeedState, StopSignal, read_json, write_json
 from agents.continual.config import ContinualConfig
 from agents.continual.drift import DriftProbe
+from agents.continual.progress import ContinualProgress
 from agents.continual.results import aggregate, seed_result, write_matrix_csv
+from agents.experiment import RunInterrupted, SeedContext, SeedState
 from agents.learners import Learner
 from agents.stores import CodeStore, StoragePlan
 from recollect import datasets
@@ -53,36 +59,88 @@ from recollect.datasets.stream import scale_pixels
 LOG_EVERY_STEPS = 50
 
 
-class RunInterrupted(KeyboardInterrupt):
-    """Raised after a checkpoint is written because the run was asked to stop.
+@dataclasses.dataclass
+class _Seed:
+    """One seed's context, learner, saved state, logs, clock and drift probe (None: off)."""
 
-    Attributes:
-        signal_number: the signal that stopped it (SIGINT for the test hook), so a
-            program can exit with 128 + it, as the shell expects.
+    context: SeedContext
+    learner: Learner
+    state: SeedState
+    writer: tf.summary.SummaryWriter
+    bar: tqdm.tqdm
+    clock: Callable[[], float]
+    probe: DriftProbe | None = None
+
+    @property
+    def seed(self) -> int:
+        """The run seed."""
+        return self.context.seed
+
+    def code_store(self) -> CodeStore:
+        """The learner's store, which keeps codes when the probe is on (the config checks)."""
+        return cast(CodeStore, self.learner.store)
+
+
+class ContinualExperiment:
+    """A continual run as an `agents.experiment.Experiment`: tasks, batches, accuracy.
+
+    Args:
+        config: the run's `ContinualConfig`.
+        cache_dir: where prepared streams are cached (None: $RECOLLECT_CACHE_DIR,
+            else ~/.cache/recollect); where it is does not change the results.
     """
 
-    def __init__(self, message: str, signal_number: int = signal.SIGINT) -> None:
-        super().__init__(message)
-        self.signal_number = int(signal_number)
+    kind: ClassVar[str] = "continual"
 
+    def __init__(self, config: ContinualConfig, cache_dir: str | None = None) -> None:
+        self.config = config
+        self.cache_dir = cache_dir
+        self.stream: datasets.TaskStream | None = None
+        self.plan: StoragePlan | None = None
+        self.steps_this_call = 0  # over every seed of this call (the test hook counts them)
 
-@dataclasses.dataclass
-class _Run:
-    """What every seed of one run shares."""
+    def prepare(self) -> None:
+        """Loads the stream and plans the storage (bad settings or data fail here)."""
+        self.stream = build.load_stream(self.config, cache_dir=self.cache_dir)
+        self.plan = build.plan_storage(self.config, self.stream)
+        tf.config.experimental.enable_op_determinism()
 
-    config: ContinualConfig
-    stream: datasets.TaskStream
-    plan: StoragePlan | None
-    workdir: str
-    resume: bool
-    show_progress: bool
-    stop: StopSignal
-    stop_after_steps: int | None
-    steps_this_call: int = 0
+    def loaded_stream(self) -> datasets.TaskStream:
+        """The stream `prepare` loaded."""
+        if self.stream is None:
+            raise RuntimeError("Expected prepare() before the run. Received: no stream")
+        return self.stream
 
-    def should_stop(self) -> bool:
-        """A signal arrived, or the test hook's step count is reached."""
-        return self.stop.raised is not None or self.steps_this_call == self.stop_after_steps
+    def run_seed(self, context: SeedContext) -> dict:
+        """Trains (or resumes) one seed over every task; returns its result."""
+        config, stream = self.config, self.loaded_stream()
+        keras.utils.set_random_seed(context.seed)
+        learner = build.build_learner(config, stream, self.plan, context.seed)
+        probe = build.build_drift_probe(config, stream, self.plan)
+        beside = None if probe is None else {"drift_probe": probe}
+        state = SeedState(context.directory, learner, ContinualProgress, beside=beside)
+        if context.resume:
+            state.restore()
+        progress = state.progress
+        if progress.initial_accuracy is None:
+            progress.initial_accuracy = self.evaluate(learner)
+        tensorboard = os.path.join(context.workdir, "tensorboard", f"seed_{context.seed}")
+        with _progress_bar(context, stream, config.batch_size, progress.steps) as bar:
+            writer = tf.summary.create_file_writer(tensorboard)
+            current = _Seed(context, learner, state, writer, bar, _clock(progress), probe)
+            for task in range(progress.task, len(stream)):
+                _run_task(self, current, task)
+        name = f"accuracy_matrix_seed{context.seed}.csv"
+        write_matrix_csv(os.path.join(context.workdir, name), progress.accuracy_matrix)
+        return seed_result(context.seed, progress, learner)
+
+    def finish_seed(self, context: SeedContext) -> None:
+        """Drops the finished seed's checkpoints (its result.json is written)."""
+        shutil.rmtree(os.path.join(context.directory, "checkpoints"), ignore_errors=True)
+
+    def aggregate(self, per_seed: list[dict]) -> dict:
+        """Mean +- std over seeds, footprint and data checksums (`results.aggregate`)."""
+        return aggregate(self.config, self.loaded_stream(), per_seed)
 
     def evaluate(self, learner: Learner) -> list[float]:
         """Test accuracy on every task.
@@ -91,32 +149,16 @@ class _Run:
         (views, mapped from the cache), and scaled inside the learner's compiled
         count: float32 copies of MNIST-Rotations' 20 test sets would hold 627 MB.
         """
+        stream = self.loaded_stream()
         accuracies = []
-        for task in range(len(self.stream)):
-            arrays = self.stream.task_arrays(task, dtype=np.uint8)
+        for task in range(len(stream)):
+            arrays = stream.task_arrays(task, dtype=np.uint8)
             accuracies.append(
                 learner.accuracy(
                     arrays.x_test, arrays.y_test, task, batch_size=self.config.eval_batch_size
                 )
             )
         return accuracies
-
-
-@dataclasses.dataclass
-class _Seed:
-    """One seed's learner, saved state, logs, clock and drift probe (None: off)."""
-
-    seed: int
-    learner: Learner
-    state: SeedState
-    writer: tf.summary.SummaryWriter
-    bar: tqdm.tqdm
-    clock: Callable[[], float]
-    probe: DriftProbe | None = None
-
-    def code_store(self) -> CodeStore:
-        """The learner's store, which keeps codes when the probe is on (the config checks)."""
-        return cast(CodeStore, self.learner.store)
 
 
 def run(
@@ -136,7 +178,7 @@ def run(
         workdir: output directory (created). Holds results.json, config.json,
             per-seed checkpoints, CSV accuracy matrices and TensorBoard logs.
         resume: continue from the checkpoints in workdir; without it a workdir
-            that already holds a run is refused.
+            that already holds a run is refused, and with it an empty one is.
         progress: show a progress bar.
         stop_after_steps: stop (as on SIGTERM, after checkpointing) once this
             many steps have run in this call; for tests of resumption.
@@ -149,88 +191,30 @@ def run(
         The results dict also written to workdir/results.json.
 
     Raises:
-        ValueError: bad config or data, before any training.
+        ValueError: bad config, data or workdir, before any training.
         RunInterrupted: on SIGINT/SIGTERM or stop_after_steps, after checkpointing.
     """
-    _check_workdir(config, workdir, resume)
-    stream = build.load_stream(config, cache_dir=cache_dir)
-    plan = build.plan_storage(config, stream)
-    os.makedirs(workdir, exist_ok=True)
-    write_json(os.path.join(workdir, "config.json"), config.to_dict())
-    for name, text in (files or {}).items():
-        with open(os.path.join(workdir, name), "w", encoding="utf-8") as f:
-            f.write(text)
-    tf.config.experimental.enable_op_determinism()
-    with StopSignal() as stop:
-        context = _Run(config, stream, plan, workdir, resume, progress, stop, stop_after_steps)
-        per_seed = [_run_seed(context, seed) for seed in config.seeds]
-    results = aggregate(config, stream, per_seed)
-    write_json(os.path.join(workdir, "results.json"), results)
-    return results
-
-
-def _check_workdir(config: ContinualConfig, workdir: str, resume: bool) -> None:
-    path = os.path.join(workdir, "config.json")
-    if not os.path.exists(path):
-        if resume:
-            raise ValueError(
-                f"Expected a --workdir holding a run to --resume. Received: {workdir} has no "
-                "config.json; drop --resume to start a new run there."
-            )
-        return
-    if not resume:
-        raise ValueError(
-            f"Expected an empty --workdir or --resume. Received: {workdir} already holds a "
-            "run; pass --resume to continue it or choose another --workdir."
-        )
-    difference = config.first_difference(read_json(path))
-    if difference is not None:
-        raise ValueError(
-            f"Expected the same settings to resume {workdir}. Received: settings that differ "
-            f"from its config.json ({difference}); rerun with the original flags."
-        )
-
-
-def _run_seed(context: _Run, seed: int) -> dict:
-    directory = os.path.join(context.workdir, f"seed_{seed}")
-    result_path = os.path.join(directory, "result.json")
-    if os.path.exists(result_path):
-        return read_json(result_path)
-    os.makedirs(directory, exist_ok=True)
-    keras.utils.set_random_seed(seed)
-    learner = build.build_learner(context.config, context.stream, context.plan, seed)
-    probe = build.build_drift_probe(context.config, context.stream, context.plan)
-    state = SeedState(directory, learner, beside=None if probe is None else {"drift_probe": probe})
-    if context.resume:
-        state.restore()
-    progress = state.progress
-    if progress.initial_accuracy is None:
-        progress.initial_accuracy = context.evaluate(learner)
-    tensorboard = os.path.join(context.workdir, "tensorboard", f"seed_{seed}")
-    with _progress_bar(context, seed, progress.steps) as bar:
-        writer = tf.summary.create_file_writer(tensorboard)
-        current = _Seed(seed, learner, state, writer, bar, _clock(progress), probe)
-        for task in range(progress.task, len(context.stream)):
-            _run_task(context, current, task)
-    result = seed_result(seed, progress, learner)
-    write_json(result_path, result)
-    write_matrix_csv(
-        os.path.join(context.workdir, f"accuracy_matrix_seed{seed}.csv"), progress.accuracy_matrix
+    return experiment.run(
+        ContinualExperiment(config, cache_dir),
+        workdir,
+        resume=resume,
+        progress=progress,
+        stop_after_steps=stop_after_steps,
+        files=files,
     )
-    shutil.rmtree(os.path.join(directory, "checkpoints"), ignore_errors=True)
-    return result
 
 
-def _run_task(context: _Run, current: _Seed, task: int) -> None:
+def _run_task(run: ContinualExperiment, current: _Seed, task: int) -> None:
     progress = current.state.progress
-    stored = context.stream.task_arrays(task, dtype=np.uint8)
+    stored = run.loaded_stream().task_arrays(task, dtype=np.uint8)
     x_train, y_train = scale_pixels(stored.x_train), stored.y_train
-    num_batches = math.ceil(len(y_train) / context.config.batch_size)
+    batch_size = run.config.batch_size
+    num_batches = math.ceil(len(y_train) / batch_size)
     for index in range(progress.batch, num_batches):
-        rows = slice(index * context.config.batch_size, (index + 1) * context.config.batch_size)
-        _train_batch(context, current, task, index, x_train[rows], y_train[rows])
+        rows = slice(index * batch_size, (index + 1) * batch_size)
+        _train_batch(run, current, task, index, x_train[rows], y_train[rows])
     current.learner.end_task(task, x_train, y_train)
-    row = context.evaluate(current.learner)
+    row = run.evaluate(current.learner)
     progress.accuracy_matrix.append(row)
     _measure_drift(current, task)
     progress.task, progress.batch = task + 1, 0
@@ -260,7 +244,7 @@ def _measure_drift(current: _Seed, task: int) -> None:
 
 
 def _train_batch(
-    context: _Run, current: _Seed, task: int, index: int, x: np.ndarray, y: np.ndarray
+    run: ContinualExperiment, current: _Seed, task: int, index: int, x: np.ndarray, y: np.ndarray
 ) -> None:
     progress = current.state.progress
     started = time.perf_counter()
@@ -272,36 +256,38 @@ def _train_batch(
             f"{index}. Lower --learning_rate (or --ewc_lambda)."
         )
     if current.probe is not None:  # before the next step changes the codec
-        first_item = index * context.config.batch_size
+        first_item = index * run.config.batch_size
         current.probe.record(current.code_store(), x, task=task, first_item=first_item)
     progress.steps += 1
     progress.batch = index + 1
-    context.steps_this_call += 1
+    run.steps_this_call += 1
     current.bar.update(1)
     if progress.steps % LOG_EVERY_STEPS == 0:
         with current.writer.as_default(step=progress.steps):
             tf.summary.scalar("train/loss", loss)
         current.bar.set_postfix(task=task, loss=f"{loss:.3f}", refresh=False)
-    if context.should_stop():
+    stop = current.context.stop
+    if stop.raised is not None or run.steps_this_call == current.context.stop_after_steps:
         progress.wall_seconds = current.clock()
         current.state.save()
         raise RunInterrupted(
             f"Stopped at seed {current.seed}, task {task}, batch {index + 1}; checkpoint in "
             f"{current.state.directory}. Rerun with --resume to continue.",
-            context.stop.raised or signal.SIGINT,
+            stop.raised or signal.SIGINT,
         )
 
 
 @contextlib.contextmanager
-def _progress_bar(context: _Run, seed: int, steps_done: int) -> Iterator[tqdm.tqdm]:
+def _progress_bar(
+    context: SeedContext, stream: datasets.TaskStream, batch_size: int, steps_done: int
+) -> Iterator[tqdm.tqdm]:
     # Tasks differ in size (Omniglot's alphabets): count each task's own batches.
-    batch_size = context.config.batch_size
-    total = sum(math.ceil(n / batch_size) for n in context.stream.metadata["train_sizes"])
+    total = sum(math.ceil(n / batch_size) for n in stream.metadata["train_sizes"])
     bar = tqdm.tqdm(
         total=total,
         initial=steps_done,
         disable=not context.show_progress,
-        desc=f"seed {seed}",
+        desc=f"seed {context.seed}",
         unit="step",
         dynamic_ncols=True,
     )
@@ -309,7 +295,7 @@ def _progress_bar(context: _Run, seed: int, steps_done: int) -> Iterator[tqdm.tq
         yield bar
 
 
-def _clock(progress: Progress) -> Callable[[], float]:
+def _clock(progress: ContinualProgress) -> Callable[[], float]:
     """Seconds spent in this seed: those of earlier calls plus this one's so far."""
     before, started = progress.wall_seconds, time.perf_counter()
     return lambda: before + time.perf_counter() - started

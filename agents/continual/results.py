@@ -25,18 +25,19 @@ accuracy_matrix_seed<s>.csv   row i: after task i; column j: test accuracy on ta
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from agents.continual.checkpoint import Progress
 from agents.continual.config import ContinualConfig
+from agents.continual.progress import ContinualProgress
+from agents.experiment import mean_std
 from agents.learners import Learner
 from recollect import datasets, metrics
 
 
-def seed_result(seed: int, progress: Progress, learner: Learner) -> dict[str, Any]:
+def seed_result(seed: int, progress: ContinualProgress, learner: Learner) -> dict[str, Any]:
     """One finished seed: retention, BWT, FWT, its matrices, timings and footprint."""
     matrix = np.asarray(progress.accuracy_matrix)
     initial = np.asarray(progress.initial_accuracy)
@@ -61,7 +62,7 @@ def seed_result(seed: int, progress: Progress, learner: Learner) -> dict[str, An
     }
 
 
-def _drift(progress: Progress) -> dict[str, Any]:
+def _drift(progress: ContinualProgress) -> dict[str, Any]:
     if not progress.drift_matrix:
         return {}
     return {"drift_matrix": progress.drift_matrix, "drift_at_write": progress.drift_at_write}
@@ -109,15 +110,9 @@ def _with_none(values: np.ndarray) -> list:
 def _mean_and_std(per_seed: list[dict[str, Any]], names: Sequence[str]) -> dict[str, Any]:
     out = {}
     for name in names:
-        values = [r[name] for r in per_seed]
-        out[f"{name}_mean"] = _stat(values, np.mean)
-        out[f"{name}_std"] = _stat(values, np.std)
+        summary = mean_std([r[name] for r in per_seed])
+        out[f"{name}_mean"], out[f"{name}_std"] = summary["mean"], summary["std"]
     return out
-
-
-def _stat(values: list[float | None], reducer: Callable[[list[float]], float]) -> float | None:
-    present = [v for v in values if v is not None]
-    return float(reducer(present)) if present else None
 
 
 def write_matrix_csv(path: str, matrix: list[list[float]]) -> None:

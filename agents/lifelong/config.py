@@ -22,6 +22,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from agents.experiment import settings
+from agents.experiment.settings import as_config, check, is_int, is_number
 from agents.lifelong import envs
 from agents.lifelong.frame_stacks import check_stored_frames
 from recollect import pretrained_codec
@@ -29,19 +31,6 @@ from recollect import pretrained_codec
 STORAGES = ("real", "recollections", "lossless")
 WRITE_POLICIES = ("game_rings", "reservoir")
 NETWORKS = ("minatar", "nature")
-
-
-def _check(ok: bool, expected: str, received: str) -> None:
-    if not ok:
-        raise ValueError(f"Expected {expected}. Received: {received}")
-
-
-def _is_int(value: Any, minimum: int) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,23 +76,23 @@ class DQNConfig:
     def __post_init__(self) -> None:
         """Raises ValueError naming the flag to change."""
         for name in ("batch_size", "update_period", "target_update_period", "conv_filters"):
-            _check(_is_int(getattr(self, name), 1), f"--{name} >= 1", f"{getattr(self, name)!r}")
+            check(is_int(getattr(self, name), 1), f"--{name} >= 1", f"{getattr(self, name)!r}")
         for name in ("learn_start_steps", "epsilon_decay_steps", "hidden_units"):
-            _check(_is_int(getattr(self, name), 0), f"--{name} >= 0", f"{getattr(self, name)!r}")
-        _check(self.network in NETWORKS, f"--network among {list(NETWORKS)}", f"{self.network!r}")
-        _check(
-            _is_number(self.learning_rate) and self.learning_rate > 0,
+            check(is_int(getattr(self, name), 0), f"--{name} >= 0", f"{getattr(self, name)!r}")
+        check(self.network in NETWORKS, f"--network among {list(NETWORKS)}", f"{self.network!r}")
+        check(
+            is_number(self.learning_rate) and self.learning_rate > 0,
             "--learning_rate > 0",
             f"{self.learning_rate!r}",
         )
-        _check(
-            _is_number(self.gradient_clip_norm) and self.gradient_clip_norm > 0,
+        check(
+            is_number(self.gradient_clip_norm) and self.gradient_clip_norm > 0,
             "--gradient_clip_norm > 0",
             f"{self.gradient_clip_norm!r}",
         )
         for name in ("discount", "current_game_fraction", "epsilon_start", "epsilon_end"):
             value = getattr(self, name)
-            _check(_is_number(value) and 0 <= value <= 1, f"--{name} in [0, 1]", f"{value!r}")
+            check(is_number(value) and 0 <= value <= 1, f"--{name} in [0, 1]", f"{value!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -152,40 +141,40 @@ class CodecConfig:
 
     def __post_init__(self) -> None:
         """Raises ValueError naming the flag to change."""
-        _check(_is_int(self.num_latents, 1), "--num_latents >= 1", f"{self.num_latents!r}")
-        _check(
-            _is_int(self.num_categories, 2) and self.num_categories <= 256,
+        check(is_int(self.num_latents, 1), "--num_latents >= 1", f"{self.num_latents!r}")
+        check(
+            is_int(self.num_categories, 2) and self.num_categories <= 256,
             "--num_categories in [2, 256]",
             f"{self.num_categories!r}",
         )
-        _check(self.codec in ("mlp", "conv"), "--codec among ['conv', 'mlp']", f"{self.codec!r}")
-        _check(
-            self.codec_units is None or _is_int(self.codec_units, 1),
+        check(self.codec in ("mlp", "conv"), "--codec among ['conv', 'mlp']", f"{self.codec!r}")
+        check(
+            self.codec_units is None or is_int(self.codec_units, 1),
             "--codec_units >= 1",
             f"{self.codec_units!r}",
         )
-        _check(
-            _is_number(self.codec_learning_rate) and self.codec_learning_rate > 0,
+        check(
+            is_number(self.codec_learning_rate) and self.codec_learning_rate > 0,
             "--codec_learning_rate > 0",
             f"{self.codec_learning_rate!r}",
         )
-        _check(
-            _is_number(self.codec_noise) and self.codec_noise >= 0,
+        check(
+            is_number(self.codec_noise) and self.codec_noise >= 0,
             "--codec_noise >= 0",
             f"{self.codec_noise!r}",
         )
-        _check(
-            _is_int(self.recent_transitions, 0),
+        check(
+            is_int(self.recent_transitions, 0),
             "--recent_transitions >= 0",
             f"{self.recent_transitions!r}",
         )
-        _check(
-            _is_int(self.stabilize_steps, 0) and self.stabilize_steps <= 1,
+        check(
+            is_int(self.stabilize_steps, 0) and self.stabilize_steps <= 1,
             "--stabilize_steps 0 or 1",
             f"{self.stabilize_steps!r}",
         )
-        _check(
-            self.codec_decoder_steps is None or _is_int(self.codec_decoder_steps, 0),
+        check(
+            self.codec_decoder_steps is None or is_int(self.codec_decoder_steps, 0),
             "--codec_decoder_steps >= 0 (or unset)",
             f"{self.codec_decoder_steps!r}",
         )
@@ -237,31 +226,31 @@ class LifelongConfig:
         """Checks every setting; turns mappings into `CodecConfig` and `DQNConfig`."""
         object.__setattr__(self, "games", tuple(self.games))
         object.__setattr__(self, "seeds", tuple(self.seeds))
-        object.__setattr__(self, "codec", _as_config(self.codec, CodecConfig))
-        object.__setattr__(self, "agent", _as_config(self.agent, DQNConfig))
+        object.__setattr__(self, "codec", as_config(self.codec, CodecConfig))
+        object.__setattr__(self, "agent", as_config(self.agent, DQNConfig))
         envs.check_names(self.games)
-        _check(self.storage in STORAGES, f"--storage among {list(STORAGES)}", f"{self.storage!r}")
-        _check(
+        check(self.storage in STORAGES, f"--storage among {list(STORAGES)}", f"{self.storage!r}")
+        check(
             self.write_policy in WRITE_POLICIES,
             f"--write_policy among {list(WRITE_POLICIES)}",
             f"{self.write_policy!r}",
         )
         check_stored_frames(self.stored_frames, self.write_policy)
         for name in ("steps_per_phase", "cycles", "memory_bytes", "eval_episodes"):
-            _check(_is_int(getattr(self, name), 1), f"--{name} >= 1", f"{getattr(self, name)!r}")
-        _check(_is_int(self.eval_max_steps, 1), "--eval_max_steps >= 1", f"{self.eval_max_steps}")
-        _check(
-            _is_number(self.eval_epsilon) and 0 <= self.eval_epsilon <= 1,
+            check(is_int(getattr(self, name), 1), f"--{name} >= 1", f"{getattr(self, name)!r}")
+        check(is_int(self.eval_max_steps, 1), "--eval_max_steps >= 1", f"{self.eval_max_steps}")
+        check(
+            is_number(self.eval_epsilon) and 0 <= self.eval_epsilon <= 1,
             "--eval_epsilon in [0, 1]",
             f"{self.eval_epsilon!r}",
         )
-        _check(isinstance(self.task_aware, bool), "--task_aware a bool", f"{self.task_aware!r}")
-        _check(
-            bool(self.seeds) and all(_is_int(s, 0) for s in self.seeds),
+        check(isinstance(self.task_aware, bool), "--task_aware a bool", f"{self.task_aware!r}")
+        check(
+            bool(self.seeds) and all(is_int(s, 0) for s in self.seeds),
             "--seeds non-negative ints",
             f"seeds={self.seeds!r}",
         )
-        _check(len(set(self.seeds)) == len(self.seeds), "distinct --seeds", f"{self.seeds!r}")
+        check(len(set(self.seeds)) == len(self.seeds), "distinct --seeds", f"{self.seeds!r}")
 
     @property
     def distinct_games(self) -> tuple[str, ...]:
@@ -277,6 +266,14 @@ class LifelongConfig:
         """A JSON-ready dict; `LifelongConfig(**d)` reads it back."""
         return json.loads(json.dumps(dataclasses.asdict(self)))
 
+    def first_difference(self, other: Mapping[str, Any]) -> str | None:
+        """'name: this != other' for the first setting that differs from a to_dict; else None.
+
+        A setting that `other` lacks (a run written before the setting existed) is
+        no difference while this config leaves it at its default.
+        """
+        return settings.first_difference(self, other)
+
 
 def pinned_sha256(codec_init: str | None, sha256: str | None) -> str | None:
     """The sha256 a --codec_init file must have: the given one, else the file's own.
@@ -287,25 +284,12 @@ def pinned_sha256(codec_init: str | None, sha256: str | None) -> str | None:
             differs from the given one.
     """
     if codec_init is None:
-        _check(sha256 is None, "--codec_init with --codec_init_sha256", f"{sha256!r}")
+        check(sha256 is None, "--codec_init with --codec_init_sha256", f"{sha256!r}")
         return None
     digest = pretrained_codec.PretrainedCodec.read(codec_init).weights_sha256
-    _check(
+    check(
         sha256 in (None, digest),
         f"--codec_init with sha256 {sha256} (the one recorded for this run)",
         f"{codec_init} has sha256 {digest}",
     )
     return digest
-
-
-def _as_config(value: Any, config_class: type) -> Any:
-    if value is None:
-        return config_class()
-    if isinstance(value, config_class):
-        return value
-    if isinstance(value, Mapping):
-        known = {f.name for f in dataclasses.fields(config_class)}
-        unknown = sorted(set(value) - known)
-        _check(not unknown, f"{config_class.__name__} fields among {sorted(known)}", f"{unknown}")
-        return config_class(**value)
-    raise ValueError(f"Expected a {config_class.__name__} or a mapping. Received: {value!r}")

@@ -4,17 +4,20 @@ Where this sits: `runners/lifelong.py` parses flags into a `LifelongConfig` and
 calls `run(config, workdir)`; tests call `run` directly.
 
 ```
-run(config, workdir)                               workdir/config.json, results.json
-  games, stores and byte budget checked (bad settings fail here, before any step)
-  for seed: _run_seed                              workdir/seed_<s>/
+run(config, workdir) = agents.experiment.run(LifelongExperiment(config), workdir)
+  prepare: games, stores and byte budget checked (bad settings fail here, before any step)
+  for seed: run_seed                               workdir/seed_<s>/
     agent = DQNAgent(store=...); restore on resume
     random policy's evaluation returns (the 0 of the normalisation)
     for phase in range(cycles * len(games)): _run_phase
       steps_per_phase env steps: agent.step (observe, learn, act) per step
       greedy evaluation on every game -> return-matrix row; checkpoint
     seed_<s>/result.json, return_matrix_seed<s>.csv
-  aggregate -> results.json (mean +- std over seeds, footprint, speed)
+  aggregate -> results.json (kind "lifelong", mean +- std over seeds, footprint, speed)
 ```
+
+The workdir rule, seeds, stop signals and results.json are
+`agents.experiment.run`'s; this module is what a lifelong seed does.
 
 Every episode starts from a seed made of (run seed, phase, episode), and the
 agent, its memory and their random generators are checkpointed after every
@@ -29,13 +32,14 @@ import os
 import shutil
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import tensorflow as tf
 import tqdm
 
-from agents.continual.checkpoint import SeedState, StopSignal, read_json, write_json
+from agents import experiment
+from agents.experiment import SeedContext, SeedState, StopSignal, read_json, write_json
 from agents.lifelong import envs, results
 from agents.lifelong.config import LifelongConfig
 from agents.lifelong.phases import (
@@ -47,49 +51,82 @@ from agents.lifelong.phases import (
 )
 
 
-def _run_seed(
-    config: LifelongConfig,
-    workdir: str,
-    seed: int,
-    *,
-    resume: bool,
-    show_progress: bool,
-    stop: StopSignal,
-    stop_after_steps: int | None,
-    references: Sequence[float] | None,
-) -> dict:
-    """Runs (or resumes) one seed to its end; returns its result."""
-    directory = os.path.join(workdir, f"seed_{seed}")
-    games = envs.make_games(config.games)
-    agent = make_agent(config, games, seed)
-    state = SeedState(directory, agent, LifelongProgress)
-    if resume:
-        state.restore()
-    progress = state.progress
-    total = config.num_phases * config.steps_per_phase
-    run = SeedRun(
-        seed,
-        games,
-        agent,
-        state,
-        tf.summary.create_file_writer(os.path.join(directory, "tensorboard")),
-        tqdm.tqdm(
-            total=total, initial=progress.env_steps, disable=not show_progress, desc=f"seed {seed}"
-        ),
-    )
-    try:
-        if progress.random_returns is None:
-            start = time.perf_counter()
-            progress.random_returns = evaluate(config, run, -1, epsilon=1.0)[0]
-            progress.eval_seconds += time.perf_counter() - start
-            state.save()
-        while progress.phase < config.num_phases:
-            _timed_phase(config, run, stop, stop_after_steps)
-        return _finish_seed(config, run, directory, references)
-    finally:
-        run.bar.close()
-        for game in games:
-            game.close()
+class LifelongExperiment:
+    """A lifelong run as an `agents.experiment.Experiment`: phases of games, returns.
+
+    Args:
+        config: the run's `LifelongConfig`.
+        references: game -> a single-game agent's return (see `run_references`),
+            to normalise returns; None reports raw returns only.
+    """
+
+    kind: ClassVar[str] = "lifelong"
+
+    def __init__(
+        self, config: LifelongConfig, references: Mapping[str, float] | None = None
+    ) -> None:
+        self.config = config
+        self.references = references
+        self.reference_list: list[float] | None = None
+        self.footprint: dict[str, Any] = {}
+
+    def prepare(self) -> None:
+        """Checks references, games, shapes and the store's budget (fails before any step)."""
+        self.reference_list = check_references(self.config, self.references)
+        probe = envs.make_games(self.config.games)
+        try:
+            store = make_agent(self.config, probe, self.config.seeds[0]).store
+            self.footprint = store.footprint()
+        finally:
+            for game in probe:
+                game.close()
+
+    def run_seed(self, context: SeedContext) -> dict:
+        """Runs (or resumes) one seed to its end; returns its result."""
+        config = self.config
+        games = envs.make_games(config.games)
+        agent = make_agent(config, games, context.seed)
+        state = SeedState(context.directory, agent, LifelongProgress)
+        if context.resume:
+            state.restore()
+        progress = state.progress
+        total = config.num_phases * config.steps_per_phase
+        bar = tqdm.tqdm(
+            total=total,
+            initial=progress.env_steps,
+            disable=not context.show_progress,
+            desc=f"seed {context.seed}",
+        )
+        writer = tf.summary.create_file_writer(os.path.join(context.directory, "tensorboard"))
+        run = SeedRun(context.seed, games, agent, state, writer, bar)
+        try:
+            if progress.random_returns is None:
+                start = time.perf_counter()
+                progress.random_returns = evaluate(config, run, -1, epsilon=1.0)[0]
+                progress.eval_seconds += time.perf_counter() - start
+                state.save()
+            while progress.phase < config.num_phases:
+                _timed_phase(config, run, context.stop, context.stop_after_steps)
+            return _finish_seed(config, run, context.directory, self.reference_list)
+        finally:
+            run.bar.close()
+            for game in games:
+                game.close()
+
+    def finish_seed(self, context: SeedContext) -> None:
+        """Keeps the seed's last checkpoint (`benchmarks.frame_codecs` reads it)."""
+        del context
+
+    def aggregate(self, per_seed: list[dict]) -> dict:
+        """Mean +- std over seeds, the footprint and the references."""
+        footprint = measured_footprint(self.footprint, [s["footprint"] for s in per_seed])
+        return {
+            "config": self.config.to_dict(),
+            "footprint": footprint,
+            "references": dict(self.references) if self.references else None,
+            **results.aggregate(per_seed),
+            "seeds": [{k: v for k, v in s.items() if k != "episodes"} for s in per_seed],
+        }
 
 
 def _timed_phase(
@@ -141,7 +178,6 @@ def _finish_seed(
         references=references,
         extras=extras,
     )
-    write_json(os.path.join(directory, "result.json"), result)
     header = ",".join(result["games"])
     np.savetxt(
         os.path.join(directory, f"return_matrix_seed{run.seed}.csv"),
@@ -151,29 +187,6 @@ def _finish_seed(
         comments="",
     )
     return result
-
-
-def _saved_config(saved: dict) -> dict:
-    """A saved config.json with the settings it predates at their defaults."""
-    try:
-        return LifelongConfig(**saved).to_dict()
-    except (TypeError, ValueError):
-        return saved  # unreadable: it differs
-
-
-def _check_workdir(config: LifelongConfig, workdir: str, resume: bool) -> None:
-    saved = os.path.join(workdir, "config.json")
-    if not os.path.exists(saved):
-        return
-    if not resume:
-        raise ValueError(
-            f"Expected an empty --workdir or --resume. Received: {workdir} holds a run"
-        )
-    if _saved_config(read_json(saved)) != config.to_dict():
-        raise ValueError(
-            f"Expected the same settings as the run in {workdir} to resume it. Received: "
-            "different settings (see its config.json)"
-        )
 
 
 def check_references(
@@ -211,7 +224,7 @@ def run(
         workdir: output directory (created): results.json, config.json, per-seed
             checkpoints, return matrices (CSV) and TensorBoard logs.
         resume: continue from the checkpoints in workdir; without it a workdir
-            that holds a run is refused.
+            that holds a run is refused, and with it an empty one is.
         progress: show a progress bar.
         references: game -> a single-game agent's return (see `run_references`),
             to normalise returns; None reports raw returns only.
@@ -223,47 +236,18 @@ def run(
         The results dict also written to workdir/results.json.
 
     Raises:
-        ValueError: bad config, games or budget, before any step.
+        ValueError: bad config, games, budget or workdir, before any step.
         RunInterrupted: on SIGINT/SIGTERM or stop_after_steps; the last finished
             phase's checkpoint is kept.
     """
-    _check_workdir(config, workdir, resume)
-    reference_list = check_references(config, references)
-    probe = envs.make_games(config.games)  # fails early on games, shapes and budget
-    try:
-        footprint = make_agent(config, probe, config.seeds[0]).store.footprint()
-    finally:
-        for game in probe:
-            game.close()
-    os.makedirs(workdir, exist_ok=True)
-    write_json(os.path.join(workdir, "config.json"), config.to_dict())
-    for name, text in (files or {}).items():
-        with open(os.path.join(workdir, name), "w", encoding="utf-8") as f:
-            f.write(text)
-    per_seed = []
-    with StopSignal() as stop:
-        for seed in config.seeds:
-            per_seed.append(
-                _run_seed(
-                    config,
-                    workdir,
-                    seed,
-                    resume=resume,
-                    show_progress=progress,
-                    stop=stop,
-                    stop_after_steps=stop_after_steps,
-                    references=reference_list,
-                )
-            )
-    out = {
-        "config": config.to_dict(),
-        "footprint": measured_footprint(footprint, [s["footprint"] for s in per_seed]),
-        "references": dict(references) if references else None,
-        **results.aggregate(per_seed),
-        "seeds": [{k: v for k, v in s.items() if k != "episodes"} for s in per_seed],
-    }
-    write_json(os.path.join(workdir, "results.json"), out)
-    return out
+    return experiment.run(
+        LifelongExperiment(config, references),
+        workdir,
+        resume=resume,
+        progress=progress,
+        stop_after_steps=stop_after_steps,
+        files=files,
+    )
 
 
 def measured_footprint(made: Mapping[str, Any], seeds: Sequence[Mapping[str, Any]]) -> dict:
@@ -305,7 +289,8 @@ def run_references(
         else:
             if os.path.exists(directory) and not resume:
                 shutil.rmtree(directory)
-            done = run(single, directory, resume=resume, progress=progress)
+            started = os.path.exists(os.path.join(directory, "config.json"))
+            done = run(single, directory, resume=resume and started, progress=progress)
         references[game] = done["final_returns"][game]["mean"]
     os.makedirs(workdir, exist_ok=True)
     write_json(os.path.join(workdir, "references.json"), references)

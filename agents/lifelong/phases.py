@@ -1,6 +1,6 @@
 """One phase of a lifelong run: its steps, its evaluation, and the seed's state.
 
-Where this sits: `agents.lifelong.loop._run_seed` makes one `SeedRun` per seed and
+Where this sits: `agents.lifelong.loop.LifelongExperiment.run_seed` makes one `SeedRun` per seed and
 calls `run_phase` and `evaluate` for every phase; everything a resumed phase needs
 to repeat itself exactly is here: episode seeds derived from (run seed, phase,
 episode), and epsilon as a function of the step in the phase.
@@ -21,8 +21,7 @@ import numpy as np
 import tensorflow as tf
 import tqdm
 
-from agents.continual.checkpoint import SeedState, StopSignal
-from agents.continual.loop import RunInterrupted
+from agents.experiment import Progress, RunInterrupted, SeedState, StopSignal
 from agents.lifelong import envs, results
 from agents.lifelong.config import LifelongConfig
 from agents.lifelong.dqn import DQNAgent
@@ -32,8 +31,8 @@ FRAME_ERROR_STRIDE = 4  # every 4th evaluation frame is coded for the frame erro
 
 
 @dataclasses.dataclass
-class LifelongProgress:
-    """Where a seed's run stands; saved with every checkpoint.
+class LifelongProgress(Progress):
+    """Where a seed's run stands; saved with every checkpoint (with `Progress`'s fields).
 
     Attributes:
         phase: the next phase to train (== num_phases when done).
@@ -44,8 +43,7 @@ class LifelongProgress:
         random_returns: the random policy's evaluation return on every game.
         episodes: [env_step, game id, return] of every finished training episode.
         eval_steps: environment steps taken by the evaluations (acting only).
-        wall_seconds, train_seconds, eval_seconds: time spent in this seed.
-        checkpoint, checkpoint_number, checkpoint_files: as `Progress`.
+        eval_seconds: time spent in this seed's evaluations.
     """
 
     phase: int = 0
@@ -55,12 +53,7 @@ class LifelongProgress:
     random_returns: list[float] | None = None
     episodes: list[list[float]] = dataclasses.field(default_factory=list)
     eval_steps: int = 0
-    wall_seconds: float = 0.0
-    train_seconds: float = 0.0
     eval_seconds: float = 0.0
-    checkpoint: str | None = None
-    checkpoint_number: int = 0
-    checkpoint_files: dict[str, dict] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass

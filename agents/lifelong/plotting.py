@@ -23,12 +23,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 
-def is_lifelong(results: dict) -> bool:
-    """Whether a results.json came from `agents.lifelong.run`."""
-    first = (results.get("seeds") or [None])[0]  # continual runs list seed numbers
-    return isinstance(first, dict) and "return_matrix" in first
-
-
 def _matrices(results: dict) -> tuple[np.ndarray, str]:
     """Normalised matrices when every seed normalised every game, else raw returns."""
     seeds = results["seeds"]

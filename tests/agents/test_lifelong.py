@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 from agents import lifelong
-from agents.continual.loop import RunInterrupted
+from agents.experiment import RunInterrupted
 from agents.lifelong import envs, replay, results, stores
 from agents.lifelong.dqn import DQNAgent
 from tests.agents import tiny_envs
@@ -391,15 +391,15 @@ def test_runs_plot_as_return_curves_and_matrices(tmp_path):
 
 
 def test_a_run_saved_before_a_setting_existed_resumes_with_its_default(tmp_path):
-    from agents.lifelong import loop
+    from agents import experiment
 
     config = _config()
     saved = config.to_dict()
     del saved["stored_frames"]  # a config.json written before --stored_frames
     with open(tmp_path / "config.json", "w", encoding="utf-8") as f:
         json.dump(saved, f)
-    loop._check_workdir(config, str(tmp_path), resume=True)  # no error
+    experiment.check_workdir(config, str(tmp_path), resume=True)  # no error
     with pytest.raises(ValueError, match="same settings"):
-        loop._check_workdir(
+        experiment.check_workdir(
             dataclasses.replace(config, stored_frames="newest"), str(tmp_path), resume=True
         )

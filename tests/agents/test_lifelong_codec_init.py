@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 from agents import lifelong
-from agents.continual.loop import RunInterrupted
+from agents.experiment import RunInterrupted
 from agents.lifelong import envs, phases, pretrain_frames
 from agents.lifelong.recollection_transitions import build_frame_codec
 from recollect import pretrained_codec

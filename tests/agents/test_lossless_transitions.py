@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 from agents import lifelong
-from agents.continual.loop import RunInterrupted
+from agents.experiment import RunInterrupted
 from agents.lifelong import lossless_transitions, sparse_frames, stores
 from agents.lifelong.dqn import DQNAgent
 from tests.agents import tiny_envs

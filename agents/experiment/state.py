@@ -1,14 +1,13 @@
-"""One seed's state on disk: its progress and the checkpoint of its learner.
+"""One seed's state on disk, and how a run is asked to stop.
 
-Where this sits: `agents.continual.loop` makes a `SeedState` per seed, saves it
-after every task (and when asked to stop) and restores it on `--resume`.
+Where this sits: `agents.experiment.loop.run` hands every seed a `StopSignal` and
+its directory; the seed's experiment keeps a `SeedState` there, saves it after
+every phase (a task, a game's phase) and restores it on `--resume`.
 
 ```
-workdir/seed_<s>/progress.json        Progress: position, accuracy (and drift) rows,
-                                      timings, and the name of the checkpoint it belongs to
-workdir/seed_<s>/checkpoints/ckpt-N.* tf.train.Checkpoint(learner=..., drift_probe=...):
-                                      model, optimizers, store (buffer, codec), RNG
-                                      state; the drift probe when it is on
+workdir/seed_<s>/progress.json        a Progress subclass: position, rows, timings, and
+                                      the name and digests of the checkpoint it belongs to
+workdir/seed_<s>/checkpoints/ckpt-N.* tf.train.Checkpoint(learner=..., **beside)
 workdir/seed_<s>/result.json          written once the seed is finished
 ```
 
@@ -28,28 +27,32 @@ from collections.abc import Mapping
 from types import FrameType
 from typing import Any
 
-import numpy as np
 import tensorflow as tf
 
+from agents.experiment.files import write_json
 from recollect import checkpointing
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Raised after a checkpoint is written because the run was asked to stop.
+
+    Attributes:
+        signal_number: the signal that stopped it (SIGINT for the test hook), so a
+            program can exit with 128 + it, as the shell expects.
+    """
+
+    def __init__(self, message: str, signal_number: int = signal.SIGINT) -> None:
+        super().__init__(message)
+        self.signal_number = int(signal_number)
 
 
 @dataclasses.dataclass
 class Progress:
-    """Where a seed's run stands; saved with every checkpoint.
+    """What every run's progress file holds; each kind of run adds its position and rows.
 
     Attributes:
-        task: the task being trained (== num_tasks when all are done).
-        batch: the next batch of that task.
-        steps: training steps taken so far.
-        accuracy_matrix: row i: test accuracy on every task after task i.
-        initial_accuracy: test accuracy of the untrained model (for FWT).
-        drift_matrix: with the drift probe on, row i: after task i, the mean L1
-            distortion of each task's probe codes decoded now (None after i).
-        drift_at_write: with the drift probe on, entry i: that distortion of task
-            i's probe codes when they were written.
         wall_seconds: time spent in this seed, over every call.
-        train_seconds: time spent in `train_step`.
+        train_seconds: time spent training (not evaluating).
         checkpoint: the checkpoint this progress belongs to, relative to the seed dir.
         checkpoint_number: how many checkpoints were written.
         checkpoint_files: suffix (".index", ".data-...") -> size and sha256 of each
@@ -57,13 +60,6 @@ class Progress:
             checked before a resume reads it.
     """
 
-    task: int = 0
-    batch: int = 0
-    steps: int = 0
-    accuracy_matrix: list[list[float]] = dataclasses.field(default_factory=list)
-    initial_accuracy: list[float] | None = None
-    drift_matrix: list[list[float | None]] = dataclasses.field(default_factory=list)
-    drift_at_write: list[float | None] = dataclasses.field(default_factory=list)
     wall_seconds: float = 0.0
     train_seconds: float = 0.0
     checkpoint: str | None = None
@@ -76,9 +72,9 @@ class SeedState:
 
     Args:
         directory: workdir/seed_<s>.
-        learner: the seed's learner (a `tf.Module`: everything it tracks is saved).
-        progress_class: the progress dataclass; it must have `Progress`'s
-            checkpoint, checkpoint_number and checkpoint_files fields.
+        learner: the seed's learner or agent (a `tf.Module`: everything it tracks
+            is saved).
+        progress_class: the run's `Progress` subclass.
         beside: more modules saved in the same checkpoint under these names (the
             drift probe, which is not part of the learner).
     """
@@ -87,7 +83,7 @@ class SeedState:
         self,
         directory: str,
         learner: tf.Module,
-        progress_class: type[Any] = Progress,
+        progress_class: type[Progress] = Progress,
         *,
         beside: Mapping[str, tf.Module] | None = None,
     ) -> None:
@@ -95,7 +91,7 @@ class SeedState:
         self.progress_path = os.path.join(directory, "progress.json")
         self.checkpoint = tf.train.Checkpoint(learner=learner, **(beside or {}))
         self.progress_class = progress_class
-        self.progress = progress_class()
+        self.progress: Any = progress_class()
 
     def restore(self) -> bool:
         """Loads the last saved progress and checkpoint; False when there is none."""
@@ -148,29 +144,3 @@ class StopSignal:
     def __exit__(self, *exc: object) -> None:
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
-
-
-def write_json(path: str, value: Any) -> None:
-    """Writes value as JSON atomically (numpy scalars and arrays included)."""
-    tmp = f"{path}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(value, f, indent=2, default=_json_default)
-    os.replace(tmp, path)
-
-
-def read_json(path: str) -> Any:
-    """The JSON value in path."""
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.floating):
-        return float(value)
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, tuple):
-        return list(value)
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
