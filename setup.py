@@ -4,6 +4,7 @@ from pathlib import Path
 
 from setuptools import find_packages, setup
 
+# What `recollect/` imports (tests/test_structure.py checks the list against it).
 INSTALL_REQUIRES = [
     "tensorflow==2.21.0",
     "keras==3.15.1",
@@ -13,10 +14,14 @@ INSTALL_REQUIRES = [
     "importlib_resources==7.1.0",
     "numpy==2.4.6",
     "scipy==1.17.1",
-    "gymnasium==1.4.0",
+    "pillow==13.0.0",
+]
+
+# What the experiments in a checkout (agents/, runners/, benchmarks/) add.
+EXPERIMENTS_REQUIRES = [
     "absl-py==2.5.1",
     "tqdm==4.70.1",
-    "pillow==13.0.0",
+    "gymnasium==1.4.0",
     "matplotlib==3.11.2",
     "tensorboard==2.21.0",
 ]
@@ -43,11 +48,16 @@ setup(
     long_description=Path(__file__).with_name("README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     python_requires=">=3.11,<3.12",
-    packages=find_packages(
-        include=["recollect", "recollect.*", "agents", "agents.*", "runners", "runners.*"]
-    ),
-    package_data={"runners": ["configs/*.flags", "configs/*/*.flags"]},
+    # Only the library is installed. The experiments (agents/, runners/, benchmarks/)
+    # run from a checkout, so no bare top-level `agents` or `runners` lands in
+    # site-packages beside other projects' modules of those names.
+    packages=find_packages(include=["recollect", "recollect.*"]),
     install_requires=INSTALL_REQUIRES,
-    extras_require={"test": TEST_REQUIRES, "rl": RL_REQUIRES, "atari": ATARI_REQUIRES},
+    extras_require={
+        "experiments": EXPERIMENTS_REQUIRES,
+        "test": TEST_REQUIRES,
+        "rl": RL_REQUIRES,
+        "atari": ATARI_REQUIRES,
+    },
     license="Apache-2.0",
 )

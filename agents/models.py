@@ -25,6 +25,8 @@ from typing import Any
 
 import keras
 
+from agents.registry import Registry
+
 # PyTorch's BatchNorm2d defaults, which GEM's ResNet uses: running statistics move
 # by 0.1 per batch (Keras momentum 0.9) and eps is 1e-5.
 _BN_MOMENTUM = 0.9
@@ -201,10 +203,18 @@ def reduced_resnet18(
     return keras.Model(inputs, logits, name="reduced_resnet18")
 
 
-MODELS: dict[str, Callable[..., keras.Model]] = {
-    "mlp": mlp,
-    "reduced_resnet18": reduced_resnet18,
-}
+MODELS: Registry[Callable[..., keras.Model]] = Registry(
+    "model", "--model", {"mlp": mlp, "reduced_resnet18": reduced_resnet18}
+)
+
+
+def get(identifier: Any) -> Callable[..., keras.Model]:
+    """The model builder a name, a {"name": ...} dict or the builder identifies.
+
+    Raises:
+        ValueError: an unknown name or object (`agents.registry.Registry.resolve`).
+    """
+    return MODELS.resolve(identifier)
 
 
 def build_model(
@@ -225,6 +235,4 @@ def build_model(
     Raises:
         ValueError: if `name` is not registered, or as the model's builder.
     """
-    if name not in MODELS:
-        raise ValueError(f"Expected `name` to be one of {sorted(MODELS)}. Received: name={name!r}")
-    return MODELS[name](input_shape, num_classes, **kwargs)
+    return get(name)(input_shape, num_classes, **kwargs)

@@ -26,7 +26,6 @@ from matplotlib.ticker import MaxNLocator
 
 from agents.lifelong import plotting as lifelong_plotting
 
-
 KINDS = ("continual", "lifelong")  # the `kind` of a results.json (agents.experiment.run)
 
 

@@ -276,17 +276,7 @@ def best_code_shape(
         if num_categories is not None
         else range(bits.MIN_CATEGORIES, max_num_categories + 1)
     )
-    best, best_key = None, None
-    for l in candidates:
-        width = bits.bits_per_latent(l)
-        c = int(per_item // width)
-        if total is not None:
-            c = _largest_fitting(c, l, items, total, param_count_fn, byte_aligned)
-        if c < 1:
-            continue
-        key = (c * math.log2(l), -c * l, -l)
-        if best_key is None or key > best_key:
-            best, best_key = (c, l), key
+    best = _most_bits(candidates, per_item, items, total, param_count_fn, byte_aligned)
     if best is None:
         raise ValueError(
             f"Expected a budget that holds at least one latent per item. Received: "
@@ -303,6 +293,28 @@ def best_code_shape(
         byte_aligned=byte_aligned,
         param_count_fn=param_count_fn,
     )
+
+
+def _most_bits(
+    candidates: Sequence[int],
+    per_item: float,
+    items: int,
+    total: float | None,
+    param_count_fn: Callable[[int, int], int],
+    byte_aligned: bool,
+) -> tuple[int, int] | None:
+    """The (c, l) of most bits among l in candidates (ties: smaller c * l, then l)."""
+    best, best_key = None, None
+    for l in candidates:
+        c = int(per_item // bits.bits_per_latent(l))
+        if total is not None:
+            c = _largest_fitting(c, l, items, total, param_count_fn, byte_aligned)
+        if c < 1:
+            continue
+        key = (c * math.log2(l), -c * l, -l)
+        if best_key is None or key > best_key:
+            best, best_key = (c, l), key
+    return best
 
 
 def _largest_fitting(

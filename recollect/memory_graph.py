@@ -23,7 +23,7 @@ observe         {input or side field: [B, ...]} -> in-graph checks -> encode_pac
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import keras
 import tensorflow as tf
@@ -196,6 +196,40 @@ def stabilize(
     return tf.cond(parts.buffer.size() > 0, recalled, alone)
 
 
+def _stabilize_step(
+    codec: Any,
+    optimizer: keras.optimizers.Optimizer,
+    codec_variables: Sequence[keras.Variable],
+    decoder_steps: int | None,
+) -> Callable[[tf.Tensor], tf.Tensor]:
+    """The compiled autoencoder step of `compile_functions` (see its arguments)."""
+    input_spec = tf.TensorSpec([None, *codec.input_spec_shape], tf.float32)
+    variables = list(codec_variables)
+    decoder_ids = {id(v) for v in codec.decoder.weights}
+    # By identity: Keras variables compare elementwise.
+    decoder_variables = [v for v in variables if id(v) in decoder_ids]
+
+    @tf.function(input_signature=[input_spec])
+    def stabilize_step(x: tf.Tensor) -> tf.Tensor:
+        with tf.GradientTape() as tape:
+            # Watched explicitly: the tape must not depend on Keras' trainable flags.
+            tape.watch([v.value for v in variables])
+            loss = codec.reconstruction_loss(x, training=True)
+        if decoder_steps is None:
+            optimizer.apply(tape.gradient(loss, variables), variables)
+            return loss
+        # Past decoder_steps the decoder's weights are put back after the step, so
+        # that they stay exactly as they were (Adam's moments would move them).
+        frozen = optimizer.iterations >= decoder_steps
+        before = [tf.identity(v.value) for v in decoder_variables]
+        optimizer.apply(tape.gradient(loss, variables), variables)
+        for variable, value in zip(decoder_variables, before, strict=True):
+            variable.assign(tf.where(frozen, value, variable.value))
+        return loss
+
+    return stabilize_step
+
+
 def compile_functions(
     parts: MemoryParts,
     optimizer: keras.optimizers.Optimizer,
@@ -226,28 +260,7 @@ def compile_functions(
     def encode_packed(x: tf.Tensor) -> tf.Tensor:
         return bits.pack_codes(codec.encode(x), codec.num_categories)
 
-    variables = list(codec_variables)
-    decoder_ids = {id(v) for v in codec.decoder.weights}
-    # By identity: Keras variables compare elementwise.
-    decoder_variables = [v for v in variables if id(v) in decoder_ids]
-
-    @tf.function(input_signature=[input_spec])
-    def stabilize_step(x: tf.Tensor) -> tf.Tensor:
-        with tf.GradientTape() as tape:
-            # Watched explicitly: the tape must not depend on Keras' trainable flags.
-            tape.watch([v.value for v in variables])
-            loss = codec.reconstruction_loss(x, training=True)
-        if decoder_steps is None:
-            optimizer.apply(tape.gradient(loss, variables), variables)
-            return loss
-        # Past decoder_steps the decoder's weights are put back after the step, so
-        # that they stay exactly as they were (Adam's moments would move them).
-        frozen = optimizer.iterations >= decoder_steps
-        before = [tf.identity(v.value) for v in decoder_variables]
-        optimizer.apply(tape.gradient(loss, variables), variables)
-        for variable, value in zip(decoder_variables, before, strict=True):
-            variable.assign(tf.where(frozen, value, variable.value))
-        return loss
+    stabilize_step = _stabilize_step(codec, optimizer, codec_variables, decoder_steps)
 
     @tf.function(input_signature=recall_spec)
     def recall_items(n: tf.Tensor, task: tf.Tensor) -> dict[str, tf.Tensor]:

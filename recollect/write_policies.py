@@ -14,13 +14,45 @@ policy holds no tensors of its own: it declares the state it needs
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Self
+from collections.abc import Mapping
+from typing import Any, Protocol, Self
 
 import keras
 import tensorflow as tf
 
-if TYPE_CHECKING:  # for type hints only: the buffer imports this module
-    from recollect.index_buffer import Field, IndexBuffer
+
+class BufferView(Protocol):
+    """What a write policy sees of the buffer it serves (`IndexBuffer` is one).
+
+    A policy reads the buffer's size and counters and its task column, and keeps
+    its own state in `policy_state`; it never writes the buffer's fields.
+    """
+
+    @property
+    def capacity(self) -> int:
+        """Rows in the buffer."""
+        ...
+
+    @property
+    def num_seen(self) -> Any:
+        """int64 [] variable: items offered so far."""
+        ...
+
+    @property
+    def fields(self) -> Mapping[str, Any]:
+        """The buffer's fields by name."""
+        ...
+
+    @property
+    def variables_by_field(self) -> Mapping[str, Any]:
+        """Each field's variable [capacity, ...] by name."""
+        ...
+
+    @property
+    def policy_state(self) -> Mapping[str, Any]:
+        """The policy's own variables, as its `state_specs` asked."""
+        ...
+
 
 _INT63_MASK = tf.constant(0x7FFFFFFFFFFFFFFF, tf.int64)
 
@@ -49,10 +81,10 @@ class WritePolicy:
         del capacity
         return {}
 
-    def check(self, *, capacity: int, fields: dict[str, Field]) -> None:
+    def check(self, *, capacity: int, fields: Mapping[str, Any]) -> None:
         """Raises ValueError if the policy cannot work with this buffer."""
 
-    def rows(self, buffer: IndexBuffer, tasks: tf.Tensor, random_bits: tf.Tensor) -> tf.Tensor:
+    def rows(self, buffer: BufferView, tasks: tf.Tensor, random_bits: tf.Tensor) -> tf.Tensor:
         """Returns int64 [batch]: the row of each new item, or -1 to drop it.
 
         Also updates the policy's own state in `buffer.policy_state`.
@@ -64,15 +96,15 @@ class WritePolicy:
         """
         raise NotImplementedError
 
-    def size(self, buffer: IndexBuffer) -> tf.Tensor:
+    def size(self, buffer: BufferView) -> tf.Tensor:
         """Returns int64 []: how many rows hold items."""
         raise NotImplementedError
 
-    def task_size(self, buffer: IndexBuffer, task: int | tf.Tensor) -> tf.Tensor:
+    def task_size(self, buffer: BufferView, task: int | tf.Tensor) -> tf.Tensor:
         """Returns int64 []: how many valid rows hold items of `task`."""
         raise NotImplementedError
 
-    def holds_items(self, buffer: IndexBuffer, rows: tf.Tensor) -> tf.Tensor:
+    def holds_items(self, buffer: BufferView, rows: tf.Tensor) -> tf.Tensor:
         """Returns bool [m]: whether each row (in [0, capacity)) was ever written.
 
         This default fits policies that fill rows 0, 1, 2, ... in order and never
@@ -86,7 +118,7 @@ class WritePolicy:
 
     def sample_rows(
         self,
-        buffer: IndexBuffer,
+        buffer: BufferView,
         n: int | tf.Tensor,
         task: int | tf.Tensor | None,
         random_bits: tf.Tensor,
@@ -104,7 +136,7 @@ class WritePolicy:
         return cls(**config)
 
 
-def _task_column(buffer: IndexBuffer, task_field: str) -> tf.Tensor:
+def _task_column(buffer: BufferView, task_field: str) -> tf.Tensor:
     if task_field not in buffer.fields:
         raise ValueError(
             f"Expected the buffer to have a '{task_field}' field to filter by task. "
@@ -130,7 +162,7 @@ class ReservoirPolicy(WritePolicy):
     def __init__(self, task_field: str = "task") -> None:
         self.task_field = task_field
 
-    def rows(self, buffer: IndexBuffer, tasks: tf.Tensor, random_bits: tf.Tensor) -> tf.Tensor:
+    def rows(self, buffer: BufferView, tasks: tf.Tensor, random_bits: tf.Tensor) -> tf.Tensor:
         """Row i while filling; then row j ~ U[0, i] if j < capacity, else -1 (dropped)."""
         del tasks
         batch = tf.shape(random_bits, out_type=tf.int64)[0]
@@ -140,18 +172,18 @@ class ReservoirPolicy(WritePolicy):
         replace = tf.where(draw < capacity, draw, tf.constant(-1, tf.int64))
         return tf.where(position < capacity, position, replace)
 
-    def size(self, buffer: IndexBuffer) -> tf.Tensor:
+    def size(self, buffer: BufferView) -> tf.Tensor:
         """Returns int64 []: min(items seen, capacity)."""
         return tf.minimum(buffer.num_seen.value, buffer.capacity)
 
-    def task_size(self, buffer: IndexBuffer, task: int | tf.Tensor) -> tf.Tensor:
+    def task_size(self, buffer: BufferView, task: int | tf.Tensor) -> tf.Tensor:
         """Returns int64 []: stored rows whose task field equals `task`."""
         column = _task_column(buffer, self.task_field)[: self.size(buffer)]
         return tf.reduce_sum(tf.cast(tf.equal(column, tf.cast(task, column.dtype)), tf.int64))
 
     def sample_rows(
         self,
-        buffer: IndexBuffer,
+        buffer: BufferView,
         n: int | tf.Tensor,
         task: int | tf.Tensor | None,
         random_bits: tf.Tensor,
@@ -193,7 +225,7 @@ class TaskRingPolicy(WritePolicy):
         del capacity
         return {"task_counts": ((self.num_tasks,), "int64")}
 
-    def check(self, *, capacity: int, fields: dict[str, Field]) -> None:
+    def check(self, *, capacity: int, fields: Mapping[str, Any]) -> None:
         """Raises ValueError without a row per task or without a task field."""
         if capacity < self.num_tasks:
             raise ValueError(
@@ -210,7 +242,7 @@ class TaskRingPolicy(WritePolicy):
         """Rows per task."""
         return capacity // self.num_tasks
 
-    def rows(self, buffer: IndexBuffer, tasks: tf.Tensor, random_bits: tf.Tensor) -> tf.Tensor:
+    def rows(self, buffer: BufferView, tasks: tf.Tensor, random_bits: tf.Tensor) -> tf.Tensor:
         """Each item's row: its task's share, at the task's next ring position."""
         del random_bits
         share = tf.constant(self.share(buffer.capacity), tf.int64)
@@ -222,19 +254,19 @@ class TaskRingPolicy(WritePolicy):
         counts.assign_add(tf.reduce_sum(one_hot, axis=0))
         return tasks * share + tf.math.floormod(position, share)
 
-    def _sizes(self, buffer: IndexBuffer) -> tf.Tensor:
+    def _sizes(self, buffer: BufferView) -> tf.Tensor:
         share = tf.constant(self.share(buffer.capacity), tf.int64)
         return tf.minimum(buffer.policy_state["task_counts"].value, share)
 
-    def size(self, buffer: IndexBuffer) -> tf.Tensor:
+    def size(self, buffer: BufferView) -> tf.Tensor:
         """Returns int64 []: stored items over all tasks."""
         return tf.reduce_sum(self._sizes(buffer))
 
-    def task_size(self, buffer: IndexBuffer, task: int | tf.Tensor) -> tf.Tensor:
+    def task_size(self, buffer: BufferView, task: int | tf.Tensor) -> tf.Tensor:
         """Returns int64 []: min(items of `task` seen, share)."""
         return tf.gather(self._sizes(buffer), tf.cast(task, tf.int64))
 
-    def holds_items(self, buffer: IndexBuffer, rows: tf.Tensor) -> tf.Tensor:
+    def holds_items(self, buffer: BufferView, rows: tf.Tensor) -> tf.Tensor:
         """Returns bool [m]: the row lies in a task's ring within what it has filled.
 
         The rows past num_tasks * share belong to no task and are never written.
@@ -247,7 +279,7 @@ class TaskRingPolicy(WritePolicy):
 
     def sample_rows(
         self,
-        buffer: IndexBuffer,
+        buffer: BufferView,
         n: int | tf.Tensor,
         task: int | tf.Tensor | None,
         random_bits: tf.Tensor,

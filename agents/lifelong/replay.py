@@ -23,12 +23,14 @@ counted apart (`footprint`), as the paper counts incremental storage.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import tensorflow as tf
 
 from agents.lifelong import frame_stacks
+from agents.registry import Registry
 from recollect import Field, IndexBuffer, bits
 from recollect.write_policies import ReservoirPolicy, TaskRingPolicy, WritePolicy
 
@@ -65,13 +67,26 @@ def sampled_side(items: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
     }
 
 
-def make_policy(name: str, num_games: int) -> WritePolicy:
-    """The write policy: "game_rings" (a FIFO share per game), "reservoir" or "fifo"."""
-    if name == "game_rings":
-        return TaskRingPolicy(num_games)
-    if name == "fifo":  # one ring over every game: the newest transitions
-        return TaskRingPolicy(1, task_field="ring")
-    return ReservoirPolicy()
+WRITE_POLICIES: Registry[Callable[[int], WritePolicy]] = Registry(
+    "write policy",
+    "--write_policy",
+    {
+        "game_rings": TaskRingPolicy,  # a FIFO share per game
+        "reservoir": lambda num_games: ReservoirPolicy(),
+        # One ring over every game, the newest transitions (the recent ring of
+        # RecollectionTransitions; not a --write_policy choice).
+        "fifo": lambda num_games: TaskRingPolicy(1, task_field="ring"),
+    },
+)
+
+
+def make_policy(name: Any, num_games: int) -> WritePolicy:
+    """The write policy "game_rings", "reservoir" or "fifo" names (`WRITE_POLICIES`).
+
+    Raises:
+        ValueError: an unknown name (`agents.registry.Registry.resolve`).
+    """
+    return WRITE_POLICIES.resolve(name)(num_games)
 
 
 def checked_capacity(memory_bytes: int, bytes_per_transition: int, num_games: int) -> int:

@@ -1,4 +1,4 @@
-"""The replay memory a lifelong run asks for: `make_store(storage, ...)`.
+"""The replay memory a lifelong run asks for: `make_store(storage, ...)` (`get(storage)`).
 
 ```
 "real"           RealTransitions          raw frames, bit-packed when binary (replay.py)
@@ -17,6 +17,7 @@ from typing import Any
 from agents.lifelong.lossless_transitions import LosslessTransitions
 from agents.lifelong.recollection_transitions import RecollectionTransitions
 from agents.lifelong.replay import RealTransitions
+from agents.registry import Registry
 
 TransitionStore = RealTransitions | RecollectionTransitions | LosslessTransitions
 
@@ -26,19 +27,26 @@ def _real(**kwargs: Any) -> RealTransitions:
     return RealTransitions(**kwargs)
 
 
-STORES: dict[str, Callable[..., TransitionStore]] = {
-    "real": _real,
-    "recollections": RecollectionTransitions,
-    "lossless": LosslessTransitions,
-}
+STORES: Registry[Callable[..., TransitionStore]] = Registry(
+    "storage",
+    "--storage",
+    {"real": _real, "recollections": RecollectionTransitions, "lossless": LosslessTransitions},
+)
 
 
-def make_store(storage: str, **kwargs: Any) -> TransitionStore:
-    """The store for --storage (a key of STORES); see the classes' Args.
+def get(identifier: Any) -> Callable[..., TransitionStore]:
+    """The store maker a name, a {"name": ...} dict or the maker identifies.
+
+    Raises:
+        ValueError: an unknown name or object (`agents.registry.Registry.resolve`).
+    """
+    return STORES.resolve(identifier)
+
+
+def make_store(storage: Any, **kwargs: Any) -> TransitionStore:
+    """The store for --storage (see `get`); see the classes' Args.
 
     Raises:
         ValueError: for an unknown storage, or as the store's constructor.
     """
-    if storage not in STORES:
-        raise ValueError(f"Expected --storage among {sorted(STORES)}. Received: {storage!r}")
-    return STORES[storage](**kwargs)
+    return get(storage)(**kwargs)

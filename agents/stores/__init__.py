@@ -22,16 +22,33 @@ stabilize(x, recollections) / size() / task_size(task) / footprint() -> Footprin
 The write policy is injected: the learner says which one it needs.
 """
 
+from typing import Any
+
+from agents.registry import Registry
 from agents.stores.base import CodeStore, EpisodicStore, StoragePlan, StoreItems
+from agents.stores.codecs import CODECS
 from agents.stores.jpeg import JpegStore, JpegStoreConfig
 from agents.stores.real import RealStore, RealStoreConfig
-from agents.stores.recollections import CODECS, RecollectionStore, RecollectionStoreConfig
+from agents.stores.recollection_config import RecollectionStoreConfig
+from agents.stores.recollections import RecollectionStore
 
-STORES: dict[str, type[RealStore] | type[RecollectionStore] | type[JpegStore]] = {
-    "real": RealStore,
-    "recollections": RecollectionStore,
-    "jpeg": JpegStore,
-}
+StoreClass = type[RealStore] | type[RecollectionStore] | type[JpegStore]
+
+STORES: Registry[StoreClass] = Registry(
+    "storage",
+    "--storage",
+    {"real": RealStore, "recollections": RecollectionStore, "jpeg": JpegStore},
+)
+
+
+def get(identifier: Any) -> StoreClass:
+    """The store class a name, a {"name": ...} dict or the class identifies.
+
+    Raises:
+        ValueError: an unknown name or object (`agents.registry.Registry.resolve`).
+    """
+    return STORES.resolve(identifier)
+
 
 __all__ = [
     "CODECS",
@@ -46,4 +63,5 @@ __all__ = [
     "RecollectionStoreConfig",
     "StoragePlan",
     "StoreItems",
+    "get",
 ]

@@ -17,16 +17,13 @@ total       (eq. 5)   items * code_bytes + 4 bytes * |theta|    <= N raw example
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
 
 from agents.stores.base import StoragePlan
 from agents.stores.codecs import codec_settings, param_count_fn
+from agents.stores.recollection_config import RecollectionStoreConfig
 from recollect import bits, budget
 from recollect import pretrained_codec as pretrained
 from recollect.footprint import raw_example_bytes
-
-if TYPE_CHECKING:
-    from agents.stores.recollections import RecollectionStoreConfig
 
 
 def plan(

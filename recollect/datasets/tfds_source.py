@@ -51,6 +51,8 @@ def load_splits(name: str, data_dir: str | os.PathLike | None) -> tuple[str, Spl
     import tensorflow_datasets as tfds  # Imported here: slow, and only this path needs it.
 
     builder = tfds.builder(name, data_dir=None if data_dir is None else os.fspath(data_dir))
+    if not builder.is_prepared():
+        check_network()  # seconds, not the minutes tfds's retries take offline
     builder.download_and_prepare()
     splits = {
         split: tfds.as_numpy(builder.as_dataset(split=split, batch_size=-1))
@@ -62,6 +64,26 @@ def load_splits(name: str, data_dir: str | os.PathLike | None) -> tuple[str, Spl
         if isinstance(feature, tfds.features.ClassLabel)
     }
     return str(builder.version), splits, names
+
+
+# tfds's own mirror of prepared data sets, and MNIST's download host.
+PROBE_HOST = ("storage.googleapis.com", 443)
+PROBE_SECONDS = 5.0
+
+
+def check_network(host: tuple[str, int] = PROBE_HOST, timeout: float = PROBE_SECONDS) -> None:
+    """Raises ConnectionError unless a TCP connection to host opens within timeout seconds.
+
+    Offline, tfds's download manager retries each file with back-off for minutes
+    before it gives up; this probe fails in seconds (a name that does not resolve
+    fails at once).
+    """
+    try:
+        socket.create_connection(host, timeout=timeout).close()
+    except OSError as err:
+        raise ConnectionError(
+            f"the network could not be reached ({host[0]}:{host[1]} within {timeout:g} s: {err})"
+        ) from err
 
 
 def locate(

@@ -7,7 +7,7 @@ import keras
 import pytest
 
 import recollect
-from benchmarks import speed
+from benchmarks import flops, speed
 from tests.datasets import fakes
 
 
@@ -17,38 +17,38 @@ def test_forward_flops_of_a_tiny_conv_codec_match_a_hand_count():
     )
     # Encoder multiply-adds: conv 8x8x1 -> 4x4x2: 16 * 25 * 1 * 2 = 800; 4x4x2 -> 2x2x2:
     # 4 * 25 * 2 * 2 = 400; 2x2x2 -> 1x1x2: 25 * 2 * 2 = 100; dense 2 -> 4: 8.
-    assert speed.forward_flops(codec.encoder) == 2 * (800 + 400 + 100 + 8)
+    assert flops.forward_flops(codec.encoder) == 2 * (800 + 400 + 100 + 8)
     # Decoder: dense 4 -> 1x1x2: 8; deconvs from 1x1x2: 1 * 25 * 2 * 2 = 100; from 2x2x2:
     # 4 * 25 * 2 * 2 = 400; from 4x4x2 to 8x8x1: 16 * 25 * 2 * 1 = 800.
-    assert speed.forward_flops(codec.decoder) == 2 * (8 + 100 + 400 + 800)
-    assert speed.forward_flops(codec) == 4 * 1308  # nested models are counted
+    assert flops.forward_flops(codec.decoder) == 2 * (8 + 100 + 400 + 800)
+    assert flops.forward_flops(codec) == 4 * 1308  # nested models are counted
 
 
 def test_forward_flops_of_an_mlp_skip_weightless_layers():
     model = keras.Sequential(
         [keras.Input((2, 3)), keras.layers.Flatten(), keras.layers.Dense(4), keras.layers.Dense(5)]
     )
-    assert speed.forward_flops(model) == 2 * (6 * 4 + 4 * 5)
+    assert flops.forward_flops(model) == 2 * (6 * 4 + 4 * 5)
 
 
 def test_step_flops_of_replay_and_gem_over_recollections():
-    shape = speed.StepShape(
+    shape = flops.StepShape(
         batch_size=10, replay_batch_size=10, stabilize_steps=3, num_tasks=5, memories_per_task=4
     )
-    replay = speed.STEP_USES["replay"](shape)
-    assert replay == speed.StepUse(encoded=10, decoded=30, codec_trained=60, model_trained=20)
-    flops = speed.step_flops(replay, encoder=100, decoder=200, model=7)
-    assert flops == {"codec": 10 * 100 + 30 * 200 + 3 * 60 * 300, "model": 3 * 20 * 7}
-    gem = speed.STEP_USES["gem"](shape)  # 2 earlier tasks on average, 4 memories each
-    assert gem == speed.StepUse(encoded=10, decoded=38, codec_trained=60, model_trained=18)
+    replay = flops.STEP_USES["replay"](shape)
+    assert replay == flops.StepUse(encoded=10, decoded=30, codec_trained=60, model_trained=20)
+    counted = flops.step_flops(replay, encoder=100, decoder=200, model=7)
+    assert counted == {"codec": 10 * 100 + 30 * 200 + 3 * 60 * 300, "model": 3 * 20 * 7}
+    gem = flops.STEP_USES["gem"](shape)  # 2 earlier tasks on average, 4 memories each
+    assert gem == flops.StepUse(encoded=10, decoded=38, codec_trained=60, model_trained=18)
     real = dataclasses.replace(shape, stabilize_steps=0, codec=False)
-    assert speed.STEP_USES["replay"](real) == speed.StepUse(model_trained=20)
-    assert speed.STEP_USES["gem"](real) == speed.StepUse(model_trained=18)
+    assert flops.STEP_USES["replay"](real) == flops.StepUse(model_trained=20)
+    assert flops.STEP_USES["gem"](real) == flops.StepUse(model_trained=18)
     online_codec = dataclasses.replace(shape, stabilize_steps=0)  # N = 0: x alone
-    assert speed.STEP_USES["replay"](online_codec) == speed.StepUse(
+    assert flops.STEP_USES["replay"](online_codec) == flops.StepUse(
         encoded=10, decoded=10, codec_trained=10, model_trained=20
     )
-    assert speed.STEP_USES["online"](shape) == speed.StepUse(model_trained=10)
+    assert flops.STEP_USES["online"](shape) == flops.StepUse(model_trained=10)
 
 
 def test_unknown_rows_are_refused_before_any_run():

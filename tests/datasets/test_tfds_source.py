@@ -50,3 +50,23 @@ def test_tfds_stream_is_served_from_the_cache_offline(monkeypatch, tmp_path):
     monkeypatch.setattr(tfds_source, "load_splits", fail)
     offline = load_stream("split_cifar10", cache_dir=tmp_path)
     assert offline.metadata == online.metadata
+
+
+def test_offline_the_network_probe_fails_before_any_download(monkeypatch):
+    """tfds is asked to download only when a connection opens (offline: an error at once)."""
+    import tensorflow_datasets as tfds
+
+    def unreachable(address, timeout):
+        raise OSError(f"cannot reach {address[0]}")
+
+    def no_download(self, *args, **kwargs):
+        raise AssertionError("download_and_prepare ran without the network")
+
+    monkeypatch.setattr(tfds_source.socket, "create_connection", unreachable)
+    monkeypatch.setattr(tfds.core.DatasetBuilder, "download_and_prepare", no_download)
+    monkeypatch.setattr(tfds.core.DatasetBuilder, "is_prepared", lambda self: False)
+    with pytest.raises(DataNotFoundError) as error:
+        load_arrays("mnist", source="tfds", data_dir=None, use_cache=False)
+    message = str(error.value)
+    assert "the network could not be reached (storage.googleapis.com:443" in message
+    assert "put the files below in a local data root" in message and "mnist" in message
