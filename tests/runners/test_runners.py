@@ -4,6 +4,7 @@ import dataclasses
 import glob
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -174,9 +175,13 @@ def test_a_stream_setting_the_stream_does_not_have_is_refused():
 
 def test_the_wheel_ships_the_library_alone(tmp_path):
     """No bare top-level `agents`, `runners` or `benchmarks` lands in site-packages."""
+    # A copy of the sources: a checkout's build/ (an earlier wheel's) would be reused.
+    source = tmp_path / "src"
+    skipped = (".venv", "build", "runs", ".git", "*.egg-info", "__pycache__", ".*_cache")
+    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(*skipped))
     built = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-         "-w", str(tmp_path), REPO],
+         "-w", str(tmp_path), str(source)],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert built.returncode == 0, built.stderr[-3000:]
