@@ -211,14 +211,13 @@ def continuous_rows(
     (the 2 h floats of the ranges, shared by every item, are not counted).
     """
     recipe = RECIPES[dataset]
-    units = {codecs.CODEC_UNITS_ARGUMENT[recipe.codec]: recipe.codec_units}
     keras.utils.set_random_seed(config.seed)
     codec = ContinuousAutoencoder(
         input_shape=data.test.shape[1:],
         latent_size=size,
         architecture=recipe.codec,
         kernel_size=recipe.codec_kernel_size,
-        **units,  # type: ignore[arg-type]
+        width=recipe.codec_units,
     )
     record = train_codec(codec, data, config.train_steps, recipe, config.seed)
     x = data.pixels(data.test)

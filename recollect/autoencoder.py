@@ -193,8 +193,12 @@ class DiscreteAutoencoder(_Autoencoder):
             architecture "mlp".
         num_latents: int, c.
         num_categories: int, l, in [2, 256].
-        filters: conv filters per layer, an int >= 1; None: c * l / 4.
-        hidden_units: dense units per layer of the MLP variant, an int >= 1; None: c * l.
+        width: the codec's size in one argument whatever its architecture: the
+            conv filters per layer, or the MLP's dense units per layer; an int >= 1;
+            None: c * l / 4 filters, c * l units (or filters / hidden_units).
+        filters: conv filters per layer (as width, for a conv codec); kept for
+            saved configs, which name both.
+        hidden_units: dense units per layer of the MLP variant (as width, for an mlp).
         temperature: float > 0, the Gumbel-softmax temperature (default 1.0).
         noise_scale: float >= 0, scale of the Gumbel noise in training: 1.0 is the
             Gumbel-softmax estimator; 0.0 trains the straight-through estimator on
@@ -208,8 +212,8 @@ class DiscreteAutoencoder(_Autoencoder):
 
     Raises:
         ValueError: on an unknown architecture, an input_shape it cannot take, or
-            an out-of-range c, l, filters, hidden_units, temperature, noise_scale,
-            seed or kernel_size.
+            an out-of-range c, l, width, filters, hidden_units, temperature,
+            noise_scale, seed or kernel_size, or width with filters or hidden_units.
     """
 
     def __init__(
@@ -218,6 +222,7 @@ class DiscreteAutoencoder(_Autoencoder):
         input_shape: Sequence[int],
         num_latents: int,
         num_categories: int,
+        width: int | None = None,
         filters: int | None = None,
         hidden_units: int | None = None,
         temperature: float = 1.0,
@@ -241,7 +246,9 @@ class DiscreteAutoencoder(_Autoencoder):
         self.num_latents = int(num_latents)
         self.num_categories = int(num_categories)
         units = self.num_latents * self.num_categories
-        self.filters, self.hidden_units = resolve_units(units, filters, hidden_units)
+        self.filters, self.hidden_units = resolve_units(
+            units, filters, hidden_units, width=width, architecture=self.architecture
+        )
         self.temperature = float(temperature)
         self.seed = seed
         self._build_stacks(units)
@@ -338,8 +345,10 @@ class ContinuousAutoencoder(_Autoencoder):
     Args:
         input_shape: (H, W, C) or (n,); any shape for architecture "mlp".
         latent_size: int, h.
-        filters: conv filters per layer, an int >= 1; None: max(1, h // 4).
-        hidden_units: dense units of the MLP variant, an int >= 1; None: h.
+        width: conv filters per layer or the MLP's dense units, whatever the
+            architecture; None: max(1, h // 4) filters, h units.
+        filters: conv filters per layer, an int >= 1 (as width, for a conv codec).
+        hidden_units: dense units of the MLP variant, an int >= 1 (as width, for an mlp).
         architecture: "conv", "mlp" or None, as for `DiscreteAutoencoder`.
         kernel_size: the conv layers' kernel size.
 
@@ -353,6 +362,7 @@ class ContinuousAutoencoder(_Autoencoder):
         *,
         input_shape: Sequence[int],
         latent_size: int,
+        width: int | None = None,
         filters: int | None = None,
         hidden_units: int | None = None,
         architecture: str | None = None,
@@ -366,7 +376,9 @@ class ContinuousAutoencoder(_Autoencoder):
         if isinstance(latent_size, bool) or not isinstance(latent_size, int) or latent_size < 1:
             raise ValueError(f"Expected latent_size an int >= 1. Received: {latent_size!r}")
         self.latent_size = latent_size
-        self.filters, self.hidden_units = resolve_units(latent_size, filters, hidden_units)
+        self.filters, self.hidden_units = resolve_units(
+            latent_size, filters, hidden_units, width=width, architecture=self.architecture
+        )
         self.bits_per_item = 32 * latent_size
         self._build_stacks(latent_size)
         self.built = True

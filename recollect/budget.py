@@ -99,6 +99,7 @@ def default_param_count(
     filters: int | None = None,
     hidden_units: int | None = None,
     kernel_size: int = KERNEL_SIZE,
+    width: int | None = None,
 ) -> Callable[[int, int], int]:
     """|theta|(c, l) of this library's `DiscreteAutoencoder` for `input_shape`.
 
@@ -110,6 +111,7 @@ def default_param_count(
         filters: conv filters per layer; None: c * l / 4 for each (c, l).
         hidden_units: mlp units per layer; None: c * l for each (c, l).
         kernel_size: the conv layers' kernel size.
+        width: filters (conv) or hidden units (mlp), whatever the architecture.
 
     Returns:
         (c, l) -> encoder + decoder parameters.
@@ -121,6 +123,7 @@ def default_param_count(
         filters=filters,
         hidden_units=hidden_units,
         kernel_size=kernel_size,
+        width=width,
     )
 
 

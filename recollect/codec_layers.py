@@ -93,7 +93,12 @@ def default_filters(num_latents: int, num_categories: int) -> int:
 
 
 def resolve_units(
-    bottleneck: int, filters: int | None, hidden_units: int | None
+    bottleneck: int,
+    filters: int | None,
+    hidden_units: int | None,
+    *,
+    width: int | None = None,
+    architecture: str = "conv",
 ) -> tuple[int, int]:
     """Checks the stacks' sizes and fills in the defaults.
 
@@ -101,13 +106,26 @@ def resolve_units(
         bottleneck: width of the code layer (c * l, or h).
         filters: conv filters per layer, or None for max(1, bottleneck // 4).
         hidden_units: dense units of the mlp, or None for bottleneck.
+        width: the one size argument whatever the architecture: the filters of a
+            "conv" codec, the hidden units of an "mlp" one; None: filters and
+            hidden_units as given.
+        architecture: the resolved architecture, which width sizes.
 
     Returns:
         (filters, hidden_units), ints >= 1.
 
     Raises:
-        ValueError: if filters or hidden_units is neither None nor an int >= 1.
+        ValueError: if width, filters or hidden_units is neither None nor an int
+            >= 1, or width comes with filters or hidden_units.
     """
+    if width is not None:
+        check_int("width", width, minimum=1)
+        if filters is not None or hidden_units is not None:
+            raise ValueError(
+                "Expected width, or filters and hidden_units, not both. Received: "
+                f"width={width}, filters={filters}, hidden_units={hidden_units}"
+            )
+        filters, hidden_units = (width, None) if architecture == "conv" else (None, width)
     check_int("filters", filters, minimum=1, optional=True)
     check_int("hidden_units", hidden_units, minimum=1, optional=True)
     return int(filters or max(1, bottleneck // 4)), int(hidden_units or bottleneck)
@@ -121,6 +139,7 @@ def count_autoencoder_params(
     hidden_units: int | None = None,
     architecture: str | None = None,
     kernel_size: int = KERNEL_SIZE,
+    width: int | None = None,
 ) -> int:
     """Parameters of an autoencoder built by this module, without building it.
 
@@ -132,6 +151,7 @@ def count_autoencoder_params(
         hidden_units: dense units of the mlp; default bottleneck.
         architecture: "conv", "mlp" or None (as `resolve_architecture`).
         kernel_size: the conv layers' kernel size.
+        width: filters (conv) or hidden units (mlp), as `resolve_units`.
 
     Returns:
         int, trainable parameters of encoder + decoder. An mlp on an input shape
@@ -141,7 +161,9 @@ def count_autoencoder_params(
         ValueError: as `resolve_architecture` and `resolve_units`.
     """
     shape, architecture = resolve_architecture(input_shape, architecture)
-    filters, hidden_units = resolve_units(bottleneck, filters, hidden_units)
+    filters, hidden_units = resolve_units(
+        bottleneck, filters, hidden_units, width=width, architecture=architecture
+    )
     if architecture == "conv":
         return _count_conv(shape, bottleneck, filters, kernel_size)
     return _count_mlp(math.prod(shape), bottleneck, hidden_units)

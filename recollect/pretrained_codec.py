@@ -62,6 +62,7 @@ def codec_settings(
     filters: int | None = None,
     hidden_units: int | None = None,
     kernel_size: int = KERNEL_SIZE,
+    width: int | None = None,
 ) -> dict[str, Any]:
     """The settings of the `DiscreteAutoencoder` these arguments build, defaults resolved.
 
@@ -73,6 +74,7 @@ def codec_settings(
         filters: conv filters; None: c * l / 4.
         hidden_units: mlp units; None: c * l.
         kernel_size: the conv layers' kernel size.
+        width: filters (conv) or hidden units (mlp), whatever the architecture.
 
     Returns:
         {input_shape (a list), num_latents, num_categories, architecture, filters,
@@ -82,7 +84,9 @@ def codec_settings(
         ValueError: as `DiscreteAutoencoder` for a shape or size it would refuse.
     """
     shape, architecture = resolve_architecture(input_shape, architecture)
-    filters, hidden_units = resolve_units(num_latents * num_categories, filters, hidden_units)
+    filters, hidden_units = resolve_units(
+        num_latents * num_categories, filters, hidden_units, width=width, architecture=architecture
+    )
     return {
         "input_shape": list(shape),
         "num_latents": int(num_latents),

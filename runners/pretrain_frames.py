@@ -29,6 +29,7 @@ _CODEC_SETTINGS = (
     "num_categories",
     "codec",
     "codec_units",
+    "codec_kernel_size",
     "codec_learning_rate",
     "codec_noise",
     "binarize_frames",

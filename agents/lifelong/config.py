@@ -26,7 +26,7 @@ from agents.experiment import settings
 from agents.experiment.settings import as_config, check, is_int, is_number
 from agents.lifelong import envs
 from agents.lifelong.frame_stacks import check_stored_frames
-from recollect import pretrained_codec
+from agents.stores import codecs
 
 STORAGES = ("real", "recollections", "lossless")
 WRITE_POLICIES = ("game_rings", "reservoir")
@@ -96,48 +96,32 @@ class DQNConfig:
 
 
 @dataclasses.dataclass(frozen=True)
-class CodecConfig:
+class CodecConfig(codecs.CodecConfig):
     """The recollection memory's discrete autoencoder over frames.
+
+    Every field of `agents.stores.codecs.CodecConfig` (the continual store's codec
+    settings), with defaults for frames, and:
 
     Attributes:
         num_latents: c; a frame is stored in c * ceil(log2 l) bits.
         num_categories: l, categories per latent, in [2, 256].
-        codec: the autoencoder's architecture, "mlp" or "conv".
-        codec_units: hidden units (mlp) or filters (conv); None: the paper's c*l (c*l/4).
-        codec_learning_rate: Adam's step size for the codec.
-        codec_noise: scale of the Gumbel noise in training (0: straight-through on the mode).
-        stabilize_steps: 1: each learn step also trains the codec on the newest frame
-            joined with the frames recalled for that learn step (one decode serves the
-            Q-learning and the self-replay); 0: on the newest frame alone.
         binarize_frames: round decoded frames of binary games (MinAtar) to {0, 1}.
         recent_transitions: K, the newest transitions kept raw in a FIFO ring inside
             the byte budget; each is encoded when it leaves the ring, after the codec
             has trained on it (0: encode every transition when it arrives).
-        codec_decoder_steps: codec steps after which its decoder is fixed and only
-            its encoder learns, so every code stored from then on decodes exactly as
-            when it was written (0: fixed from the start, for a pretrained codec).
-            None: the decoder learns throughout (Algorithm 1).
-        codec_init: a pretrained codec's weights file (`runners.pretrain_frames
-            --output`), which the codec starts from (a resumed run: from its
-            checkpoint); its code shape, architecture, frame shape and units must
-            be the run's. None: a randomly initialised codec.
-        codec_init_sha256: the sha256 the --codec_init file must have; None: the
-            file's own, read when the config is made (so config.json records it and
-            a resume with another file is refused).
+
+    stabilize_steps is N as in the continual store, up to 1 here: with 1 each learn
+    step also trains the codec on the newest frame joined with the frames recalled
+    for that learn step (one decode serves the Q-learning and the self-replay);
+    with 0, on the newest frame alone.
     """
 
+    codec_units: int | None = 256
+    codec_noise: float = 0.0
     num_latents: int = 40
     num_categories: int = 4
-    codec: str = "mlp"
-    codec_units: int | None = 256
-    codec_learning_rate: float = 1e-3
-    codec_noise: float = 0.0
-    stabilize_steps: int = 1
     binarize_frames: bool = True
     recent_transitions: int = 1000
-    codec_decoder_steps: int | None = None
-    codec_init: str | None = None
-    codec_init_sha256: str | None = None
 
     def __post_init__(self) -> None:
         """Raises ValueError naming the flag to change."""
@@ -146,22 +130,6 @@ class CodecConfig:
             is_int(self.num_categories, 2) and self.num_categories <= 256,
             "--num_categories in [2, 256]",
             f"{self.num_categories!r}",
-        )
-        check(self.codec in ("mlp", "conv"), "--codec among ['conv', 'mlp']", f"{self.codec!r}")
-        check(
-            self.codec_units is None or is_int(self.codec_units, 1),
-            "--codec_units >= 1",
-            f"{self.codec_units!r}",
-        )
-        check(
-            is_number(self.codec_learning_rate) and self.codec_learning_rate > 0,
-            "--codec_learning_rate > 0",
-            f"{self.codec_learning_rate!r}",
-        )
-        check(
-            is_number(self.codec_noise) and self.codec_noise >= 0,
-            "--codec_noise >= 0",
-            f"{self.codec_noise!r}",
         )
         check(
             is_int(self.recent_transitions, 0),
@@ -173,14 +141,7 @@ class CodecConfig:
             "--stabilize_steps 0 or 1",
             f"{self.stabilize_steps!r}",
         )
-        check(
-            self.codec_decoder_steps is None or is_int(self.codec_decoder_steps, 0),
-            "--codec_decoder_steps >= 0 (or unset)",
-            f"{self.codec_decoder_steps!r}",
-        )
-        object.__setattr__(
-            self, "codec_init_sha256", pinned_sha256(self.codec_init, self.codec_init_sha256)
-        )
+        super().__post_init__()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -273,23 +234,3 @@ class LifelongConfig:
         no difference while this config leaves it at its default.
         """
         return settings.first_difference(self, other)
-
-
-def pinned_sha256(codec_init: str | None, sha256: str | None) -> str | None:
-    """The sha256 a --codec_init file must have: the given one, else the file's own.
-
-    Raises:
-        ValueError: a sha256 without a file, a file that is missing or unreadable
-            (`recollect.pretrained_codec.PretrainedCodec.read`), or one whose sha256
-            differs from the given one.
-    """
-    if codec_init is None:
-        check(sha256 is None, "--codec_init with --codec_init_sha256", f"{sha256!r}")
-        return None
-    digest = pretrained_codec.PretrainedCodec.read(codec_init).weights_sha256
-    check(
-        sha256 in (None, digest),
-        f"--codec_init with sha256 {sha256} (the one recorded for this run)",
-        f"{codec_init} has sha256 {digest}",
-    )
-    return digest

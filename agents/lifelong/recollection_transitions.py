@@ -43,6 +43,7 @@ from agents.lifelong.replay import (
     side_fields,
     side_items,
 )
+from agents.stores import codecs
 from recollect import DiscreteAutoencoder, RecollectionMemory, bits, pretrained_codec
 from recollect.memory_layout import codes_field
 
@@ -50,17 +51,17 @@ from recollect.memory_layout import codes_field
 def build_frame_codec(
     codec: CodecConfig, frame_shape: tuple[int, ...], seed: int
 ) -> DiscreteAutoencoder:
-    """The `DiscreteAutoencoder` over frames [*frame_shape] that a `CodecConfig` describes."""
-    mlp = codec.codec == "mlp"
-    return DiscreteAutoencoder(
-        input_shape=frame_shape,
+    """The `DiscreteAutoencoder` over frames [*frame_shape] that a `CodecConfig` describes.
+
+    The continual store's builder (`agents.stores.codecs.build_codec`) at the
+    config's own code shape.
+    """
+    return codecs.build_codec(
+        codec,
         num_latents=codec.num_latents,
         num_categories=codec.num_categories,
-        architecture=codec.codec,
-        noise_scale=codec.codec_noise,
+        input_shape=frame_shape,
         seed=seed,
-        hidden_units=codec.codec_units if mlp else None,
-        filters=None if mlp else codec.codec_units,
     )
 
 

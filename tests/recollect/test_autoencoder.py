@@ -246,3 +246,32 @@ def test_config_without_architecture_keeps_the_default():
     ).get_config()
     del config["architecture"]  # a config saved before the argument existed
     assert DiscreteAutoencoder.from_config(config).architecture == "conv"
+
+
+@pytest.mark.parametrize(("architecture", "shape"), [("conv", (28, 28, 1)), ("mlp", (28, 28, 1))])
+def test_width_is_one_size_argument_whatever_the_architecture(architecture, shape):
+    common = {"input_shape": shape, "num_latents": 8, "num_categories": 4}
+    codec = DiscreteAutoencoder(architecture=architecture, width=12, **common)
+    named = {"conv": "filters", "mlp": "hidden_units"}[architecture]
+    same = DiscreteAutoencoder(architecture=architecture, **{named: 12}, **common)
+    assert (codec.filters, codec.hidden_units) == (same.filters, same.hidden_units)
+    assert getattr(codec, named) == 12
+    trainable = [sum(int(np.prod(v.shape)) for v in c.trainable_variables) for c in (codec, same)]
+    assert (
+        trainable[0]
+        == trainable[1]
+        == count_autoencoder_params(shape, 32, architecture=architecture, width=12)
+    )
+    continuous = ContinuousAutoencoder(
+        input_shape=shape, latent_size=16, architecture=architecture, width=12
+    )
+    assert getattr(continuous, named) == 12
+
+
+def test_width_with_filters_or_hidden_units_is_refused():
+    with pytest.raises(ValueError, match="Expected width, or filters and hidden_units, not both"):
+        DiscreteAutoencoder(
+            input_shape=(28, 28, 1), num_latents=8, num_categories=4, width=12, filters=8
+        )
+    with pytest.raises(ValueError, match="width"):
+        DiscreteAutoencoder(input_shape=(8,), num_latents=8, num_categories=4, width=0)
