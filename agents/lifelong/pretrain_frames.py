@@ -30,6 +30,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from agents.experiment.settings import check
 from agents.lifelong import envs
 from agents.lifelong.config import CodecConfig
 from agents.lifelong.recollection_transitions import build_frame_codec
@@ -37,11 +38,6 @@ from recollect import DiscreteAutoencoder
 from recollect import pretrained_codec as pretrained
 
 EVAL_BATCH_SIZE = 1000
-
-
-def _check(ok: bool, expected: str, received: str) -> None:
-    if not ok:
-        raise ValueError(f"Expected {expected}. Received: {received}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,20 +70,20 @@ class FramePretrainConfig:
         codec = self.codec
         if codec is None or isinstance(codec, Mapping):
             codec = CodecConfig(**(codec or {}))
-        _check(isinstance(codec, CodecConfig), "a CodecConfig", f"codec={codec!r}")
+        check(isinstance(codec, CodecConfig), "a CodecConfig", f"codec={codec!r}")
         object.__setattr__(self, "codec", codec)
         envs.check_names(self.games)
-        _check(bool(self.games), "at least one game in --games", f"{self.games!r}")
+        check(bool(self.games), "at least one game in --games", f"{self.games!r}")
         for name in ("frames_per_game", "epochs", "batch_size", "heldout_frames"):
             value = getattr(self, name)
             ok = isinstance(value, int) and not isinstance(value, bool) and value >= 1
-            _check(ok, f"--{name} >= 1", f"{name}={value!r}")
-        _check(
+            check(ok, f"--{name} >= 1", f"{name}={value!r}")
+        check(
             self.heldout_frames < self.frames_per_game,
             "--heldout_frames < --frames_per_game",
             f"heldout_frames={self.heldout_frames}, frames_per_game={self.frames_per_game}",
         )
-        _check(isinstance(self.seed, int) and self.seed >= 0, "--seed >= 0", f"seed={self.seed!r}")
+        check(isinstance(self.seed, int) and self.seed >= 0, "--seed >= 0", f"seed={self.seed!r}")
 
 
 def collect_frames(
@@ -203,13 +199,13 @@ def pretrain(
 
 
 def _check_output(output: str) -> None:
-    _check(
+    check(
         output.endswith(pretrained.WEIGHTS_SUFFIX),
         f"--output ending in {pretrained.WEIGHTS_SUFFIX} (the settings go beside it in .json)",
         f"output={output!r}",
     )
     for path in (output, pretrained.settings_path(output)):
-        _check(
+        check(
             not os.path.exists(path),
             "a new --output",
             f"{path} exists; delete it or choose another --output",

@@ -23,6 +23,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from agents.experiment.stats import mean_std
+
 
 def normalise(
     returns: np.ndarray,
@@ -150,9 +152,3 @@ def aggregate(seeds: Sequence[dict]) -> dict:
         game: mean_std(finals[:, g]) for g, game in enumerate(seeds[0]["games"])
     }
     return out
-
-
-def mean_std(values: Sequence[float] | np.ndarray) -> dict[str, float]:
-    """{"mean", "std"} of values (population std, ddof=0)."""
-    array = np.asarray(values, float)
-    return {"mean": float(array.mean()), "std": float(array.std())}
