@@ -19,6 +19,7 @@ store does not use is ignored, so flagfiles can build on each other.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import Any
 
@@ -32,10 +33,14 @@ from runners import config_flags, program
 
 FLAGS = flags.FLAGS
 
+# The config's own defaults, so a flag's default is never typed twice.
+_DEFAULT: dict[str, Any] = {
+    f.name: f.default for f in dataclasses.fields(continual.ContinualConfig)
+}
 _WORKDIR = flags.DEFINE_string("workdir", None, "Output directory.")
 _RESUME = flags.DEFINE_bool("resume", False, "Continue the run in --workdir from its checkpoint.")
 _PROGRESS = flags.DEFINE_bool("progress", True, "Show a progress bar.")
-_STREAM = flags.DEFINE_enum("stream", "mnist_rotations", list(datasets.STREAM_NAMES), "Stream.")
+_STREAM = flags.DEFINE_enum("stream", _DEFAULT["stream"], list(datasets.STREAM_NAMES), "Stream.")
 _DATA_DIR = flags.DEFINE_string(
     "data_dir",
     None,
@@ -48,32 +53,40 @@ _CACHE_DIR = flags.DEFINE_string(
     "Where prepared streams are cached, about 230 MB for MNIST-Rotations "
     "(default: $RECOLLECT_CACHE_DIR, else ~/.cache/recollect).",
 )
-_DATA_SEED = flags.DEFINE_integer("data_seed", 0, "Seed of the stream's construction.")
-_BATCH = flags.DEFINE_integer("batch_size", 10, "Incoming examples per step.")
-_LEARNER = flags.DEFINE_enum("learner", "replay", list(LEARNERS), "Continual learner.")
+_DATA_SEED = flags.DEFINE_integer(
+    "data_seed", _DEFAULT["data_seed"], "Seed of the stream's construction."
+)
+_BATCH = flags.DEFINE_integer("batch_size", _DEFAULT["batch_size"], "Incoming examples per step.")
+_LEARNER = flags.DEFINE_enum("learner", _DEFAULT["learner"], list(LEARNERS), "Continual learner.")
 _STORAGE = flags.DEFINE_enum(
-    "storage", "recollections", list(STORES), "Episodic storage (replay, gem)."
+    "storage", _DEFAULT["storage"], list(STORES), "Episodic storage (replay, gem)."
 )
 _INCREMENTAL = flags.DEFINE_float(
-    "incremental_storage", 100, "Storage budget in raw examples (replay, gem)."
+    "incremental_storage",
+    _DEFAULT["incremental_storage"],
+    "Storage budget in raw examples (replay, gem).",
 )
 _BUDGET = flags.DEFINE_enum(
     "budget",
-    "incremental",
+    _DEFAULT["budget"],
     list(budget.BUDGETS),
     "What --incremental_storage pays for: incremental, the stored codes or examples "
     "(the paper's eq. 4); total, the codec's float32 parameters too (eq. 5; the same as "
     "incremental for real storage).",
 )
-_MODEL = flags.DEFINE_enum("model", "mlp", list(models.MODELS), "Predictive model.")
-_MULTI_HEAD = flags.DEFINE_bool("multi_head", False, "Mask outputs to each task's classes.")
-_SEEDS = flags.DEFINE_list("seeds", ["0"], "Run seeds.")
+_MODEL = flags.DEFINE_enum("model", _DEFAULT["model"], list(models.MODELS), "Predictive model.")
+_MULTI_HEAD = flags.DEFINE_bool(
+    "multi_head", _DEFAULT["multi_head"], "Mask outputs to each task's classes."
+)
+_SEEDS = flags.DEFINE_list("seeds", [str(s) for s in _DEFAULT["seeds"]], "Run seeds.")
 _EVAL_BATCH = flags.DEFINE_integer(
-    "eval_batch_size", 2000, "Test rows per compiled evaluation call (no effect on results)."
+    "eval_batch_size",
+    _DEFAULT["eval_batch_size"],
+    "Test rows per compiled evaluation call (no effect on results).",
 )
 _DRIFT_PROBE = flags.DEFINE_integer(
     "drift_probe_items",
-    0,
+    _DEFAULT["drift_probe_items"],
     "First training examples per task whose codes are decoded after every task to measure "
     "code drift (Figure 5); kept outside the budget, training unchanged; 0: off. "
     "--storage=recollections only.",
