@@ -269,35 +269,55 @@ class JpegStore(tf.Module):
     def encode(self, pixels: tf.Tensor) -> dict[str, tf.Tensor]:
         """Each image at the highest quality whose scan fits the slot (graph-safe).
 
+        Each image is encoded down the ladder only until a scan fits (most fit at
+        the first quality), not at every quality.
+
         Args:
             pixels: uint8 [B, H, W, C].
 
         Returns:
             dict: jpeg uint8 [B, slot_bytes] (zero-padded scans), length uint16 [B],
-            level int32 [B] (the quality's place in the ladder; -1: fits at none).
+            level int32 [B] (the quality's place in the ladder; -1: fits at none,
+            with the scan at the first quality).
         """
-        scans, lengths = [], []
-        for level, quality in enumerate(self.qualities):
-            encoded = tf.map_fn(
-                lambda image, q=quality: tf.io.encode_jpeg(image, quality=q),
-                pixels,
-                fn_output_signature=tf.string,
-            )
-            size = tf.strings.length(encoded) - self._header_lengths[level] - len(EOI)
-            start = tf.fill(tf.shape(size), self._header_lengths[level])
-            scans.append(tf.strings.substr(encoded, start, size))
-            lengths.append(size)
-        sizes = tf.stack(lengths, axis=1)
-        fits = sizes <= self.slot_bytes
-        first = tf.argmax(tf.cast(fits, tf.int32), axis=1, output_type=tf.int32)
-        level = tf.where(tf.reduce_any(fits, axis=1), first, -1)
-        chosen = tf.maximum(level, 0)
-        scan = tf.gather(tf.stack(scans, axis=1), chosen, batch_dims=1)
+        scan, size, level = tf.map_fn(
+            self._encode_one,
+            pixels,
+            fn_output_signature=(tf.string, tf.int32, tf.int32),
+        )
         return {
             "jpeg": tf.io.decode_raw(scan, tf.uint8, fixed_length=self.slot_bytes),
-            "length": tf.cast(tf.gather(sizes, chosen, batch_dims=1), tf.uint16),
+            "length": tf.cast(size, tf.uint16),
             "level": level,
         }
+
+    def _scan_at(self, image: tf.Tensor, level: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """The scan (header and end marker cut) of image at the ladder's level, and its bytes."""
+        branches = [
+            lambda q=quality: tf.io.encode_jpeg(image, quality=q) for quality in self.qualities
+        ]
+        encoded = tf.switch_case(level, branches)
+        header = self._header_lengths[level]
+        size = tf.strings.length(encoded) - header - len(EOI)
+        return tf.strings.substr(encoded, header, size), size
+
+    def _encode_one(self, image: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        """(scan, its bytes, level) of one image: the first level down the ladder that fits."""
+        last = len(self.qualities) - 1
+        first_scan, first_size = self._scan_at(image, tf.constant(0))
+
+        def lower(level: tf.Tensor, scan: tf.Tensor, size: tf.Tensor) -> tuple:
+            del scan, size
+            return (level + 1, *self._scan_at(image, level + 1))
+
+        level, scan, size = tf.while_loop(
+            lambda level, scan, size: (size > self.slot_bytes) & (level < last),
+            lower,
+            (tf.constant(0), first_scan, first_size),
+        )
+        fits = size <= self.slot_bytes
+        scan = tf.where(fits, scan, first_scan)
+        return scan, tf.where(fits, size, first_size), tf.where(fits, level, -1)
 
     def decode(self, items: dict[str, tf.Tensor]) -> tf.Tensor:
         """float32 [n, H, W, C] in [0, 1] from stored jpeg, length and level [n] (graph-safe)."""
