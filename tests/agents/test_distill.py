@@ -1,0 +1,211 @@
+"""Distillation runs end to end on tiny generated MNIST: results, resume, bad settings."""
+
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from agents import distill
+from agents.distill import loop, networks, recollections, sources
+from agents.distill.student import StudentState
+from agents.experiment import RunInterrupted
+from tests.datasets import fakes
+
+NUM_TRAIN = 40
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data")
+    fakes.write_mnist(root / "mnist", num_train=NUM_TRAIN, num_test=20, seed=0)
+    return str(root)
+
+
+def tiny_config(data_dir, **overrides):
+    settings = {
+        "data_dir": data_dir,
+        "teacher_epochs": 1,
+        "student": "mlp",
+        "compressions": (1.0,),
+        "codec": "mlp",
+        "codec_units": 2,
+        "codec_epochs": 1,
+        "subset_percents": (10.0,),
+        "sampler": "active_diverse",
+        "sampler_k": 2,
+        "sampler_n": 2,
+        "episodes": (2, 4),
+        "batch_size": 2,
+        "fit_batch_size": 8,
+        "eval_batch_size": 7,
+    }
+    settings.update(overrides)
+    return distill.DistillConfig(**settings)
+
+
+def without_timings(per_seed):
+    timed = ("wall_seconds", "train_seconds", "teacher_seconds", "fit_seconds")
+    return json.loads(
+        json.dumps(per_seed), object_hook=lambda d: {k: v for k, v in d.items() if k not in timed}
+    )
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory, data_dir):
+    workdir = tmp_path_factory.mktemp("finished")
+    return distill.run(tiny_config(data_dir), str(workdir), progress=False), workdir
+
+
+def test_a_run_tests_every_method_at_every_test_point(finished):
+    results, workdir = finished
+    expected = ["real", "real_teacher", "subset_10%", "recollections_1x", "codes_1x"]
+    assert results["kind"] == "distill" and results["methods"] == expected
+    assert results["episodes"] == [2, 4] and results["seeds"] == [0]
+    for name in expected:
+        curve = results["curves"][name]
+        assert len(curve["mean"]) == 2 and all(0 <= a <= 1 for a in curve["mean"])
+        assert curve["std"] == [0.0, 0.0]
+    assert results["sampler"] == {"name": "active_diverse", "k": 2, "n": 2}
+    assert 0 <= results["teacher_accuracy"]["mean"] <= 1
+    assert json.loads((workdir / "results.json").read_text()) == results
+    assert (workdir / "seed_0" / "teacher.keras").exists()
+    assert not (workdir / "seed_0" / "checkpoints").exists()  # dropped once the seed is done
+
+
+def test_the_memory_holds_a_code_per_image_within_the_total_budget(finished):
+    results, _ = finished
+    memory = results["memories"]["1x"]
+    assert memory["items"] == NUM_TRAIN
+    assert memory["total_storage"] <= NUM_TRAIN / 1.0  # codes + the codec's float32 parameters
+    assert memory["incremental_storage"] < memory["total_storage"]
+    assert 0 <= memory["l1_distortion"] <= 1
+
+
+def test_the_saved_memory_decodes_the_codes_of_the_training_images(finished, data_dir):
+    _, workdir = finished
+    config = tiny_config(data_dir)
+    data = fakes_arrays(data_dir)
+    shape = recollections.code_shapes(config, items=NUM_TRAIN, input_shape=(28, 28, 1))["1x"]
+    seed = loop.phase_seed(0, "codec 1x")
+    memory = recollections.build_memory(config, shape, input_shape=(28, 28, 1), seed=seed)
+    memory.restore_checkpoint(recollections.checkpoint_path(str(workdir / "seed_0"), 1.0))
+    assert int(memory.size()) == NUM_TRAIN
+    rows = np.arange(5)
+    stored = memory.recall_rows(rows)
+    decoded = memory.decode(memory.encode(data["x_train"][:5].astype(np.float32) / 255.0))
+    np.testing.assert_array_equal(stored["x"].numpy(), decoded.numpy())
+    np.testing.assert_array_equal(stored["label"].numpy(), data["y_train"][:5])
+
+
+def fakes_arrays(data_dir):
+    from recollect import datasets
+
+    return datasets.load_arrays("mnist", data_dir=data_dir).arrays
+
+
+def test_resume_after_stops_gives_identical_results(tmp_path, data_dir, finished):
+    expected, _ = finished
+    config = tiny_config(data_dir)
+    workdir = str(tmp_path / "killed")
+    with pytest.raises(RunInterrupted, match="Rerun with --resume"):
+        distill.run(config, workdir, progress=False, stop_after_steps=3)  # inside a method
+    with pytest.raises(RunInterrupted):
+        distill.run(config, workdir, resume=True, progress=False, stop_after_steps=3)  # its end
+    resumed = distill.run(config, workdir, resume=True, progress=False)
+    assert without_timings(resumed["per_seed"]) == without_timings(expected["per_seed"])
+    assert resumed["curves"] == expected["curves"]
+
+
+def test_resume_with_other_settings_is_refused(tmp_path, data_dir):
+    workdir = str(tmp_path)
+    with pytest.raises(RunInterrupted):
+        distill.run(tiny_config(data_dir), workdir, progress=False, stop_after_steps=1)
+    with pytest.raises(ValueError, match="sampler: 'dpp' here, 'active_diverse' there"):
+        distill.run(tiny_config(data_dir, sampler="dpp"), workdir, resume=True, progress=False)
+
+
+def test_several_seeds_give_mean_and_std_per_point(tmp_path, data_dir):
+    config = tiny_config(
+        data_dir, seeds=(0, 1), baselines=("real",), sampler="uniform", episodes=(2,)
+    )
+    results = distill.run(config, str(tmp_path), progress=False)
+    assert results["methods"] == ["real", "recollections_1x"]
+    per_seed = [r["curves"]["real"][0] for r in results["per_seed"]]
+    assert results["curves"]["real"]["mean"] == [pytest.approx(np.mean(per_seed))]
+    assert results["curves"]["real"]["std"] == [pytest.approx(np.std(per_seed))]
+
+
+def test_a_saved_teacher_is_used_and_its_digest_recorded(tmp_path, data_dir, finished):
+    _, workdir = finished
+    path = str(workdir / "seed_0" / "teacher.keras")
+    config = tiny_config(data_dir, teacher=path, baselines=("real_teacher",), episodes=(2,))
+    assert config.teacher_sha256 == distill.config.file_sha256(path)
+    results = distill.run(config, str(tmp_path / "run"), progress=False)
+    assert not (tmp_path / "run" / "seed_0" / "teacher.keras").exists()
+    assert results["teacher_accuracy"] == finished[0]["teacher_accuracy"]
+
+
+def test_every_method_starts_from_the_same_student():
+    keras.utils.set_random_seed(0)
+    model = networks.get("mlp")((28, 28, 1), 10)
+    initial = [np.array(w) for w in model.get_weights()]
+    state = StudentState(model, learning_rate=0.1, seed=0)
+    first = state.generator.uniform([3]).numpy()
+    x = tf.ones([2, 28, 28, 1])
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(model(x))
+    state.optimizer.apply(tape.gradient(loss, model.trainable_variables))
+    state.reset(initial, seed=0)
+    assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), initial, strict=True))
+    assert int(state.optimizer.iterations) == 0
+    np.testing.assert_array_equal(state.generator.uniform([3]).numpy(), first)
+
+
+def test_subsets_are_fixed_per_seed_and_of_the_asked_size():
+    rows = sources.subset_rows(1000, 2.0, seed=3)
+    assert len(rows) == 20 and len(set(rows.tolist())) == 20
+    np.testing.assert_array_equal(rows, sources.subset_rows(1000, 2.0, seed=3))
+    assert not np.array_equal(rows, sources.subset_rows(1000, 2.0, seed=4))
+    assert len(sources.subset_rows(40, 1.0, seed=0)) == 1  # never empty
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"sampler": "greedy"}, r"--sampler among \["),
+        ({"sampler_k": 0}, r"k an int >= 1 \(--sampler_k\)"),
+        ({"student": "resnet"}, r"--student among \['cnn', 'mlp'\]"),
+        ({"episodes": (3,)}, r"each a multiple of --batch_size=2"),
+        ({"episodes": (4, 2)}, r"increasing --episodes"),
+        ({"compressions": (0.0,)}, r"--compressions > 0"),
+        ({"baselines": ("real", "teacher")}, r"--baselines among"),
+        ({"subset_percents": (150.0,)}, r"--subset_percents in \(0, 100\]"),
+        ({"teacher": "missing.keras"}, r"--teacher to name a saved .keras model"),
+        ({"teacher_sha256": "ab"}, r"--teacher with --teacher_sha256"),
+        ({"num_categories": 1}, r"--num_categories in \[2, 256\]"),
+        ({"seeds": (0, 0)}, r"distinct --seeds"),
+        ({"seeds": ()}, r"--seeds a non-empty list"),
+        ({"learning_rate": 0.0}, r"--learning_rate > 0"),
+    ],
+)
+def test_bad_settings_are_refused_when_the_config_is_made(data_dir, overrides, message):
+    with pytest.raises(ValueError, match=message):
+        tiny_config(data_dir, **overrides)
+
+
+def test_a_compression_too_high_for_the_codec_fails_before_anything_is_written(tmp_path, data_dir):
+    workdir = tmp_path / "run"
+    with pytest.raises(ValueError, match="Expected --compressions whose budget holds the codec"):
+        distill.run(tiny_config(data_dir, compressions=(1.0, 100.0)), str(workdir), progress=False)
+    assert not os.path.exists(workdir)
+
+
+def test_a_teacher_of_another_shape_is_refused_before_training(tmp_path, data_dir):
+    path = str(tmp_path / "wide.keras")
+    networks.lenet((32, 32, 1), 10).save(path)
+    with pytest.raises(ValueError, match=r"a teacher mapping \(28, 28, 1\) to 10 logits"):
+        distill.run(tiny_config(data_dir, teacher=path), str(tmp_path / "run"), progress=False)
+    assert not os.path.exists(tmp_path / "run")
