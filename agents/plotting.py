@@ -24,9 +24,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
+from agents.distill import plotting as distill_plotting
 from agents.lifelong import plotting as lifelong_plotting
 
-KINDS = ("continual", "lifelong")  # the `kind` of a results.json (agents.experiment.run)
+# The `kind` of a results.json (agents.experiment.run).
+KINDS = ("continual", "lifelong", "distill")
 
 
 def load_results(workdir: str) -> dict:
@@ -68,7 +70,8 @@ def plot_runs(workdirs: list[str], output: str) -> str:
 
     Lifelong runs (`agents.lifelong.run`) get their own figure instead: evaluation
     returns per game after every phase, and return matrices
-    (`agents.lifelong.plotting`).
+    (`agents.lifelong.plotting`); distillation runs (`agents.distill.run`) their
+    learning curves (`agents.distill.plotting`).
 
     Args:
         workdirs: run directories, each with results.json.
@@ -88,6 +91,8 @@ def plot_runs(workdirs: list[str], output: str) -> str:
         raise ValueError(f"Expected runs of one kind. Received: {kinds}")
     if kinds == ["lifelong"]:
         return lifelong_plotting.plot_lifelong(runs, workdirs, output)
+    if kinds == ["distill"]:
+        return distill_plotting.plot_distill(runs, workdirs, output)
     count = len(runs)
     figure, axes = plt.subplots(
         1, count + 1, figsize=(4 + 3.2 * count, 3.6), squeeze=False, layout="constrained"

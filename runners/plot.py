@@ -7,7 +7,8 @@ Draws, for each work directory, its retention (mean +- std over seeds) as a bar,
 and the accuracy matrix of its first seed as a heat map (rows: after training on
 task i; columns: test accuracy on task j). For lifelong runs (runners.lifelong) it
 draws each game's evaluation return after every phase, one line per run, and
-each run's return matrix.
+each run's return matrix; for distillation runs (runners.distill), one panel per
+run with each method's test accuracy against episodes (log scale).
 
     python -m runners.plot --workdirs=runs/replay_rec_100 --output=runs/retention.png
         --drift_output=runs/drift.png

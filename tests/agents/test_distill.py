@@ -2,6 +2,8 @@
 
 import json
 import os
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -12,6 +14,7 @@ from agents import distill
 from agents.distill import loop, networks, recollections, sources
 from agents.distill.student import StudentState
 from agents.experiment import RunInterrupted
+from runners import distill as distill_runner
 from tests.datasets import fakes
 
 NUM_TRAIN = 40
@@ -209,3 +212,100 @@ def test_a_teacher_of_another_shape_is_refused_before_training(tmp_path, data_di
     with pytest.raises(ValueError, match=r"a teacher mapping \(28, 28, 1\) to 10 logits"):
         distill.run(tiny_config(data_dir, teacher=path), str(tmp_path / "run"), progress=False)
     assert not os.path.exists(tmp_path / "run")
+
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+FLAGFILE = os.path.join(REPO, "runners", "configs", "distill_mnist.flags")
+TINY_FLAGS = (
+    "--teacher_epochs=1",
+    "--codec=mlp",
+    "--codec_units=2",
+    "--codec_epochs=1",
+    "--compressions=1",
+    "--subset_percents=10",
+    "--episodes=2,4",
+    "--batch_size=2",
+    "--fit_batch_size=8",
+    "--eval_batch_size=7",
+    "--seeds=0",
+    "--sampler=active",
+    "--sampler_k=2",
+    "--progress=false",
+)
+
+
+def run_module(*args):
+    env = {**os.environ, "PYTHONPATH": REPO}
+    return subprocess.run(
+        [sys.executable, "-m", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_the_flagfile_parses_into_the_papers_settings():
+    config = distill_runner.config_from_flagfile(FLAGFILE)
+    assert config.compressions == (10.0, 50.0, 100.0) and config.num_categories == 2
+    assert config.episodes == (10, 100, 1000, 10000) and config.batch_size == 1
+    assert config.seeds == (0, 1, 2, 3, 4) and config.student == "cnn"
+    assert (config.sampler_k, config.sampler_n) == (10, 10)
+    names = [method.name for method in config.methods()]
+    assert names[:5] == ["real", "real_teacher", "subset_10%", "subset_2%", "subset_1%"]
+    assert names[5:] == [
+        f"{kind}_{r}x" for r in (10, 50, 100) for kind in ("recollections", "codes")
+    ]
+    mlp = distill_runner.config_from_flagfile(FLAGFILE, "--student=mlp", "--sampler=dpp")
+    assert mlp.student == "mlp" and mlp.sampler == "dpp"
+
+
+@pytest.mark.parametrize(
+    ("flag", "message"),
+    [
+        ("--episodes=10,ten", r"Expected --episodes as comma-separated int values"),
+        ("--compressions=10,x", r"Expected --compressions as comma-separated float values"),
+        ("--sampler=greedy", r"--sampler among"),
+        ("--episodes=5", r"each a multiple of --batch_size=2"),
+    ],
+)
+def test_bad_flags_are_refused_when_the_config_is_made(flag, message):
+    with pytest.raises(ValueError, match=message):
+        distill_runner.config_from_flagfile(FLAGFILE, "--batch_size=2", flag)
+
+
+def test_the_runner_refuses_bad_flags_before_any_training(tmp_path, data_dir):
+    workdir = tmp_path / "run"
+    bad = run_module(
+        "runners.distill",
+        f"--flagfile={FLAGFILE}",
+        "--sampler_k=0",
+        f"--data_dir={data_dir}",
+        f"--workdir={workdir}",
+    )
+    assert bad.returncode != 0 and "Expected k an int >= 1 (--sampler_k)" in bad.stderr
+    assert not workdir.exists()
+
+
+def test_the_runner_and_the_plot_smoke(tmp_path, data_dir):
+    workdir = tmp_path / "run"
+    result = run_module(
+        "runners.distill",
+        f"--flagfile={FLAGFILE}",
+        *TINY_FLAGS,
+        f"--data_dir={data_dir}",
+        f"--workdir={workdir}",
+        f"--cache_dir={tmp_path / 'cache'}",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "test accuracy (%) after 4 episodes: real" in result.stdout
+    results = json.loads((workdir / "results.json").read_text())
+    assert results["kind"] == "distill" and results["sampler"]["name"] == "active"
+    assert len(results["methods"]) == 5
+    given = (workdir / "flags.txt").read_text()
+    assert "--sampler=active" in given and "--episodes=2,4" in given
+    png = tmp_path / "curves.png"
+    plotted = run_module("runners.plot", f"--workdirs={workdir}", f"--output={png}")
+    assert plotted.returncode == 0, plotted.stderr[-3000:]
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -31,7 +31,10 @@ LIFELONG_NAMES = (
     "minatar_pair.flags",
     "minatar_pair_pretrained.flags",
 )
-FLAGFILES = [p for p in ALL_FLAGFILES if os.path.basename(p) not in LIFELONG_NAMES]
+DISTILL_NAMES = ("distill_mnist.flags",)  # parsed in tests/agents/test_distill.py
+FLAGFILES = [
+    p for p in ALL_FLAGFILES if os.path.basename(p) not in (*LIFELONG_NAMES, *DISTILL_NAMES)
+]
 LIFELONG_FLAGFILES = [p for p in ALL_FLAGFILES if os.path.basename(p) in LIFELONG_NAMES]
 
 
