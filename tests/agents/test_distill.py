@@ -12,6 +12,7 @@ import tensorflow as tf
 
 from agents import distill
 from agents.distill import loop, networks, recollections, sources
+from agents.distill import student as student_lib
 from agents.distill.student import StudentState
 from agents.experiment import RunInterrupted
 from runners import distill as distill_runner
@@ -165,6 +166,30 @@ def test_every_method_starts_from_the_same_student():
     assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), initial, strict=True))
     assert int(state.optimizer.iterations) == 0
     np.testing.assert_array_equal(state.generator.uniform([3]).numpy(), first)
+
+
+@pytest.mark.parametrize("sampler", ["uniform", "active", "active_diverse", "dpp"])
+def test_the_training_step_is_traced_once_across_steps(sampler):
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    images = sources.TrainingImages(
+        rng.integers(0, 256, (12, 28, 28, 1), dtype=np.uint8), np.arange(12) % 10
+    )
+    parts = sources.SourceParts(images, {}, seed=0)
+    method = distill.Method("sampled_real", "real", "teacher", sampled=True)
+    state = StudentState(networks.get("mlp")((28, 28, 1), 10), learning_rate=0.01, seed=0)
+    teacher = networks.lenet((28, 28, 1), 10)
+    step = student_lib.train_step(
+        state,
+        teacher,
+        method,
+        sources.make_draw(method, parts),
+        distill.build_sampler(sampler, k=3, n=2),
+        batch_size=2,
+    )
+    losses = [float(step()) for _ in range(3)]
+    assert step.experimental_get_tracing_count() == 1
+    assert all(np.isfinite(losses)) and int(state.optimizer.iterations) == 3
 
 
 def test_subsets_are_fixed_per_seed_and_of_the_asked_size():
