@@ -6,7 +6,8 @@ the codes in a packed buffer, and decodes them back into recollections for repla
 """
 
 from recollect import bits, budget
-from recollect.autoencoder import ContinuousAutoencoder, DiscreteAutoencoder
+from recollect.autoencoder import DiscreteAutoencoder
+from recollect.continuous_autoencoder import ContinuousAutoencoder
 from recollect.footprint import Footprint
 from recollect.index_buffer import Field, IndexBuffer, supervised_fields, transition_fields
 from recollect.memory import RecollectionMemory
