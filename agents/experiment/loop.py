@@ -1,7 +1,7 @@
 """The skeleton every kind of run shares: workdir, seeds, stop signals, results.
 
-Where this sits: `agents.continual.run` and `agents.lifelong.run` each build an
-`Experiment` (what is trained, how a seed runs, how seeds add up) and hand it to
+Where this sits: `agents.continual.run`, `agents.lifelong.run` and
+`agents.distill.run` each build an `Experiment` (what is trained, how a seed runs, how seeds add up) and hand it to
 `run`, which owns everything around it:
 
 ```
