@@ -24,6 +24,7 @@ from __future__ import annotations
 import importlib.metadata
 import os
 import socket
+import urllib.parse
 from collections.abc import Callable
 from typing import Any
 
@@ -52,7 +53,8 @@ def load_splits(name: str, data_dir: str | os.PathLike | None) -> tuple[str, Spl
 
     builder = tfds.builder(name, data_dir=None if data_dir is None else os.fspath(data_dir))
     if not builder.is_prepared():
-        check_network()  # seconds, not the minutes tfds's retries take offline
+        for host in download_hosts(builder):
+            check_network(host)  # seconds, not the minutes tfds's retries take offline
     builder.download_and_prepare()
     splits = {
         split: tfds.as_numpy(builder.as_dataset(split=split, batch_size=-1))
@@ -66,9 +68,34 @@ def load_splits(name: str, data_dir: str | os.PathLike | None) -> tuple[str, Spl
     return str(builder.version), splits, names
 
 
-# tfds's own mirror of prepared data sets, and MNIST's download host.
+# Probed when a builder names no download URLs: tfds's own mirror of prepared data sets.
 PROBE_HOST = ("storage.googleapis.com", 443)
 PROBE_SECONDS = 5.0
+
+
+def download_hosts(builder: Any) -> list[tuple[str, int]]:
+    """(host, port) of each file the builder would download and tfds has not cached.
+
+    A file already in tfds's download cache (`<data_dir>/downloads`) needs no
+    network, so a builder whose files are all there gives [].
+    """
+    from tensorflow_datasets.core.download import resource
+
+    infos = getattr(builder, "url_infos", None) or {}
+    if not infos:
+        return [PROBE_HOST]
+    root = getattr(builder, "_data_dir_root", None)
+    downloads = os.path.join(os.fspath(root), "downloads") if root else None
+    hosts: list[tuple[str, int]] = []
+    for url, info in infos.items():
+        name = resource.get_dl_fname(url, info.checksum)
+        if downloads is not None and os.path.exists(os.path.join(downloads, name)):
+            continue
+        parsed = urllib.parse.urlparse(url)
+        host = (parsed.hostname or "", parsed.port or (80 if parsed.scheme == "http" else 443))
+        if host not in hosts:
+            hosts.append(host)
+    return hosts
 
 
 def check_network(host: tuple[str, int] = PROBE_HOST, timeout: float = PROBE_SECONDS) -> None:
