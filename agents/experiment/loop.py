@@ -1,8 +1,8 @@
 """The skeleton every kind of run shares: workdir, seeds, stop signals, results.
 
 Where this sits: `agents.continual.run`, `agents.lifelong.run` and
-`agents.distill.run` each build an `Experiment` (what is trained, how a seed runs, how seeds add up) and hand it to
-`run`, which owns everything around it:
+`agents.distill.run` each build an `Experiment` (what is trained, how a seed runs,
+how seeds add up) and hand it to `run`, which owns everything around it:
 
 ```
 run(experiment, workdir)                    workdir/config.json, results.json
