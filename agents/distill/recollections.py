@@ -123,6 +123,9 @@ def fill_memory(
     """
     started = time.perf_counter()
     codec = memory.codec
+    # The memory froze its codec for hosts (`host_trainable=False`); it trains here, before
+    # any code is stored, and is frozen again after.
+    codec.trainable = True
     codec.compile(optimizer=keras.optimizers.Adam(config.codec_learning_rate), jit_compile=False)
     batches = (
         tf.data.Dataset.from_tensor_slices(x_train)
@@ -131,6 +134,7 @@ def fill_memory(
         .map(lambda x: tf.cast(x, tf.float32) / 255.0)
     )
     history = codec.fit(batches, epochs=config.codec_epochs, verbose=0, shuffle=False)
+    codec.trainable = False
     labels = y_train.astype(np.int32)
     for start in range(0, len(x_train), _CHUNK):
         rows = slice(start, start + _CHUNK)

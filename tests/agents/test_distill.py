@@ -15,6 +15,7 @@ from agents.distill import loop, networks, recollections, sources
 from agents.distill import student as student_lib
 from agents.distill.student import StudentState
 from agents.experiment import RunInterrupted
+from recollect import budget
 from runners import distill as distill_runner
 from tests.datasets import fakes
 
@@ -334,3 +335,18 @@ def test_the_runner_and_the_plot_smoke(tmp_path, data_dir):
     plotted = run_module("runners.plot", f"--workdirs={workdir}", f"--output={png}")
     assert plotted.returncode == 0, plotted.stderr[-3000:]
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_filling_a_memory_trains_its_codec_then_freezes_it():
+    """The memory freezes its codec for hosts; fill_memory must still train it first."""
+    config = distill.DistillConfig(codec="mlp", codec_units=16, codec_epochs=20, fit_batch_size=8)
+    rng = np.random.default_rng(0)
+    x_train = (rng.random((32, 28, 28, 1)) < 0.2).astype(np.uint8) * 255
+    shape = budget.describe(num_latents=8, num_categories=2, items=32, input_shape=(28, 28, 1))
+    memory = recollections.build_memory(config, shape, input_shape=(28, 28, 1), seed=0)
+    before = [w.numpy().copy() for w in memory.codec.weights]
+    report = recollections.fill_memory(memory, config, x_train, np.zeros(32, int), seed=0)
+    after = [w.numpy() for w in memory.codec.weights]
+    assert any(not np.array_equal(b, a) for b, a in zip(before, after, strict=True))
+    assert report["final_loss"] < 0.6  # 0.693 is a codec that learned nothing (sigmoid(0))
+    assert memory.trainable_weights == [] and int(memory.size()) == 32
