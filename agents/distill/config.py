@@ -20,7 +20,6 @@ DistillConfig
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 from collections.abc import Mapping
@@ -28,7 +27,8 @@ from typing import Any
 
 from agents.distill import networks, samplers
 from agents.experiment.settings import check, is_int, is_number
-from agents.stores.codecs import CODECS
+from agents.stores.codecs import check_codec_settings
+from recollect.datasets.errors import file_sha256
 
 BASELINES = ("real", "real_teacher", "subsets", "codes")
 
@@ -172,17 +172,9 @@ class DistillConfig:
         object.__setattr__(self, "teacher_sha256", digest)
 
     def _check_codec(self) -> None:
-        check(self.codec in CODECS, f"--codec among {list(CODECS)}", f"codec={self.codec!r}")
-        units, kernel, epochs = self.codec_units, self.codec_kernel_size, self.codec_epochs
-        check(units is None or is_int(units, 1), "--codec_units >= 1", f"codec_units={units!r}")
-        check(is_int(kernel, 1), "--codec_kernel_size >= 1", f"codec_kernel_size={kernel!r}")
+        check_codec_settings(self)
+        epochs = self.codec_epochs
         check(is_int(epochs, 1), "--codec_epochs >= 1", f"codec_epochs={epochs!r}")
-        rate, noise = self.codec_learning_rate, self.codec_noise
-        check(
-            is_number(rate) and rate > 0 and is_number(noise) and noise >= 0,
-            "--codec_learning_rate > 0 and --codec_noise >= 0",
-            f"codec_learning_rate={rate!r}, codec_noise={noise!r}",
-        )
         l = self.num_categories
         check(
             l is None or (is_int(l, 2) and l <= 256),
@@ -252,12 +244,3 @@ class DistillConfig:
     def from_dict(cls, values: Mapping[str, Any]) -> DistillConfig:
         """The config a `to_dict` result describes."""
         return cls(**values)
-
-
-def file_sha256(path: str) -> str:
-    """The sha256 of a file's bytes, as hex."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -28,7 +29,7 @@ def read_json(path: str) -> Any:
         return json.load(f)
 
 
-def write_texts(directory: str, files: dict[str, str] | None) -> None:
+def write_texts(directory: str, files: Mapping[str, str] | None) -> None:
     """Writes each name -> text of files into directory (the runner's flags.txt)."""
     for name, text in (files or {}).items():
         with open(os.path.join(directory, name), "w", encoding="utf-8") as f:

@@ -123,7 +123,7 @@ def run(
     experiment.prepare()
     os.makedirs(workdir, exist_ok=True)
     write_json(os.path.join(workdir, "config.json"), config.to_dict())
-    write_texts(workdir, dict(files or {}))
+    write_texts(workdir, files)
     per_seed = []
     with StopSignal() as stop:
         for seed in config.seeds:

@@ -70,17 +70,7 @@ class CodecConfig:
 
     def __post_init__(self) -> None:
         """Checks the values; raises ValueError naming the flag to change."""
-        check(self.codec in CODECS, f"--codec among {list(CODECS)}", f"codec={self.codec!r}")
-        units = self.codec_units
-        check(units is None or is_int(units, 1), "--codec_units >= 1", f"codec_units={units!r}")
-        kernel = self.codec_kernel_size
-        check(is_int(kernel, 1), "--codec_kernel_size >= 1", f"codec_kernel_size={kernel!r}")
-        rate, noise = self.codec_learning_rate, self.codec_noise
-        check(
-            is_number(rate) and rate > 0 and is_number(noise) and noise >= 0,
-            "--codec_learning_rate > 0 and --codec_noise >= 0",
-            f"codec_learning_rate={rate!r}, codec_noise={noise!r}",
-        )
+        check_codec_settings(self)
         steps = self.codec_decoder_steps
         check(
             steps is None or is_int(steps, 0),
@@ -124,6 +114,28 @@ class CodecSettings(Protocol):
     def codec_kernel_size(self) -> int: ...  # noqa: D102
     @property
     def codec_noise(self) -> float: ...  # noqa: D102
+
+
+def check_codec_settings(settings: Any) -> None:
+    """Refuses a bad codec, codec_units, codec_kernel_size, codec_learning_rate or codec_noise.
+
+    Every config that builds a codec with `build_codec` checks its settings here
+    (`CodecConfig`, and `agents.distill.DistillConfig`, which trains its codecs offline).
+
+    Raises:
+        ValueError: naming the flag to change.
+    """
+    codec, units = settings.codec, settings.codec_units
+    check(codec in CODECS, f"--codec among {list(CODECS)}", f"codec={codec!r}")
+    check(units is None or is_int(units, 1), "--codec_units >= 1", f"codec_units={units!r}")
+    kernel = settings.codec_kernel_size
+    check(is_int(kernel, 1), "--codec_kernel_size >= 1", f"codec_kernel_size={kernel!r}")
+    rate, noise = settings.codec_learning_rate, settings.codec_noise
+    check(
+        is_number(rate) and rate > 0 and is_number(noise) and noise >= 0,
+        "--codec_learning_rate > 0 and --codec_noise >= 0",
+        f"codec_learning_rate={rate!r}, codec_noise={noise!r}",
+    )
 
 
 def build_codec(
