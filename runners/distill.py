@@ -1,7 +1,7 @@
 """Distils a LeNet teacher into new students through recollections, beside real-data baselines.
 
     python -m runners.distill --flagfile=runners/configs/distill_mnist.flags
-        --workdir=runs/distill_cnn [--student=mlp] [--sampler=active_diverse]
+        --workdir=runs/distill_cnn [--students=cnn,mlp] [--samplers=uniform,active_diverse]
         [--data_dir=DIR] [--cache_dir=DIR]
 
 Writes WORKDIR/results.json (test accuracy per method at each episode count, mean
@@ -13,8 +13,8 @@ learning curves.
 
 Every flag but --workdir, --resume, --progress and --cache_dir is a field of
 `agents.distill.DistillConfig`, with its default and its docstring line as help;
-list fields (--seeds, --compressions, --episodes, --baselines,
---subset_percents) take comma-separated values.
+list fields (--seeds, --students, --samplers, --compressions, --episodes,
+--baselines, --subset_percents) take comma-separated values.
 """
 
 from __future__ import annotations
@@ -125,14 +125,13 @@ def given_flags() -> str:
 
 
 def summary_line(results: dict, workdir: str) -> str:
-    """One line: student, teacher, each method's accuracy at the last test point."""
+    """One line: the teacher, each method's accuracy at the last test point."""
     last = results["episodes"][-1]
     curves = results["curves"]
     shown = ", ".join(f"{name} {100 * curves[name]['mean'][-1]:.1f}" for name in results["methods"])
     teacher = 100 * results["teacher_accuracy"]["mean"]
     return (
-        f"{results['student']} student, teacher {teacher:.1f}%, {results['sampler']['name']} "
-        f"sampling; test accuracy (%) after {last:,} episodes: {shown}; results in "
+        f"Teacher {teacher:.1f}%; test accuracy (%) after {last:,} episodes: {shown}; results in "
         f"{os.path.join(workdir, 'results.json')}"
     )
 

@@ -6,7 +6,7 @@ Algorithm 3) as a kind of run on `agents.experiment`:
 ```python
 from agents import distill
 
-config = distill.DistillConfig(compressions=(10, 50, 100), sampler="active_diverse")
+config = distill.DistillConfig(compressions=(10, 50, 100), samplers=("uniform", "active_diverse"))
 results = distill.run(config, "runs/distill")   # results.json, kind "distill"
 ```
 

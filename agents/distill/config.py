@@ -8,10 +8,10 @@ each seed trains, in order.
 DistillConfig
   data_dir, seeds                                   MNIST (recollect.datasets), run seeds
   teacher, teacher_sha256, teacher_epochs           LeNet trained here, or a saved .keras file
-  student                                           networks.STUDENTS: cnn (Table 7) | mlp (Table 8)
+  students                                          networks.STUDENTS: cnn (Table 7), mlp (Table 8)
   compressions, num_categories, codec*              one recollection memory per total compression
   baselines, subset_percents                        real, real_teacher, subsets, codes
-  sampler, sampler_k, sampler_n                     samplers.SAMPLERS (Table 9, Algorithm 3)
+  samplers, sampler_k, sampler_n                    samplers.SAMPLERS (Table 9, Algorithm 3)
   episodes, batch_size, learning_rate               the student's schedule and test points
   fit_batch_size, eval_batch_size                   how the teacher and codecs train; evaluation
 ```
@@ -38,12 +38,16 @@ class Method:
     """One way of feeding the student: where its inputs come from and who labels them.
 
     Attributes:
-        name: the key in results ("real", "subset_10%", "recollections_10x", ...).
+        name: the key in results: the student, the source and, for sampled
+            sources, the sampler ("cnn/real", "cnn/subset_10%",
+            "mlp/recollections_10x/active_diverse", ...).
         source: real | subset | recollections | codes (`agents.distill.sources`).
         targets: labels (the true labels) or teacher (the teacher's outputs).
         amount: the subset's percent, or the total compression; None for real.
-        sampled: whether the run's sampler picks the inputs (generative sources);
-            real inputs are drawn uniformly, as in the paper's Table 9.
+        sampled: whether `sampler` picks the inputs (generative sources); real
+            inputs are drawn uniformly, as in the paper's Table 9.
+        student: the student network's name (`networks.STUDENTS`).
+        sampler: the sampler's name (`samplers.SAMPLERS`); uniform when not sampled.
     """
 
     name: str
@@ -51,6 +55,8 @@ class Method:
     targets: str
     amount: float | None = None
     sampled: bool = False
+    student: str = "cnn"
+    sampler: str = "uniform"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,7 +72,8 @@ class DistillConfig:
         teacher_sha256: the sha256 the teacher file must have; None: the file's
             own, read when the config is made (config.json records it).
         teacher_epochs: epochs of the LeNet teacher trained here.
-        student: the student's network, cnn (the teacher's LeNet) or mlp.
+        students: the students' networks, among cnn (the teacher's LeNet) and
+            mlp; each is trained with every method, from its own initial weights.
         compressions: total compressions of the training set, codes plus the
             codec's float32 parameters (the paper's Table 7: 10, 50, 100); each
             gets the largest code shape that fits (`recollect.budget`).
@@ -83,8 +90,10 @@ class DistillConfig:
             the teacher's outputs) and codes (random codes decoded by each codec,
             no buffer).
         subset_percents: the sizes of the random subsets, in percent.
-        sampler: how inputs are picked from the memory or random codes, among
-            uniform, active, active_diverse and dpp.
+        samplers: how inputs are picked from the memories, among uniform,
+            active, active_diverse and dpp; each gives its own recollection
+            methods, and code sampling uses the first (Figure 4 compares it with
+            the buffer under the same sampler).
         sampler_k: k, candidates per example (active) or the diverse subset kept.
         sampler_n: n, the diverse samplers draw k * n candidates per example.
         episodes: test points, in examples trained on (an episode is one example).
@@ -100,7 +109,7 @@ class DistillConfig:
     teacher: str | None = None
     teacher_sha256: str | None = None
     teacher_epochs: int = 10
-    student: str = "cnn"
+    students: tuple[str, ...] = ("cnn",)
     compressions: tuple[float, ...] = (10.0, 50.0, 100.0)
     num_categories: int | None = 2
     codec: str = "conv"
@@ -111,7 +120,7 @@ class DistillConfig:
     codec_epochs: int = 10
     baselines: tuple[str, ...] = BASELINES
     subset_percents: tuple[float, ...] = (10.0, 2.0, 1.0)
-    sampler: str = "uniform"
+    samplers: tuple[str, ...] = ("uniform",)
     sampler_k: int = 10
     sampler_n: int = 10
     episodes: tuple[int, ...] = (10, 100, 1000, 10000)
@@ -122,7 +131,8 @@ class DistillConfig:
 
     def __post_init__(self) -> None:
         """Checks every setting; raises ValueError naming the flag to change."""
-        for name in ("seeds", "compressions", "baselines", "subset_percents", "episodes"):
+        lists = ("seeds", "students", "samplers", "compressions", "baselines")
+        for name in (*lists, "subset_percents", "episodes"):
             value = getattr(self, name)
             check(
                 isinstance(value, list | tuple) and len(value) > 0,
@@ -189,12 +199,16 @@ class DistillConfig:
         )
 
     def _check_student(self) -> None:
+        students = self.students
         check(
-            self.student in networks.STUDENTS,
-            f"--student among {list(networks.STUDENTS)}",
-            f"student={self.student!r}",
+            all(s in networks.STUDENTS for s in students) and len(set(students)) == len(students),
+            f"distinct --students among {list(networks.STUDENTS)}",
+            f"students={students!r}",
         )
-        samplers.build_sampler(self.sampler, k=self.sampler_k, n=self.sampler_n)
+        names = self.samplers
+        check(len(set(names)) == len(names), "distinct --samplers", f"samplers={names!r}")
+        for name in names:
+            samplers.build_sampler(name, k=self.sampler_k, n=self.sampler_n)
         rate = self.learning_rate
         check(is_number(rate) and rate > 0, "--learning_rate > 0", f"learning_rate={rate!r}")
         episodes, batch = self.episodes, self.batch_size
@@ -221,20 +235,33 @@ class DistillConfig:
         )
 
     def methods(self) -> tuple[Method, ...]:
-        """What each seed trains a student with, in order: baselines, then per compression."""
+        """What each seed trains, in order: per student, baselines, then per compression.
+
+        Per compression, recollections under each sampler, then code sampling under
+        the first sampler.
+        """
+        return tuple(m for student in self.students for m in self._student_methods(student))
+
+    def _student_methods(self, student: str) -> list[Method]:
         chosen = set(self.baselines)
         out = []
         if "real" in chosen:
-            out.append(Method("real", "real", "labels"))
+            out.append(Method(f"{student}/real", "real", "labels", student=student))
         if "real_teacher" in chosen:
-            out.append(Method("real_teacher", "real", "teacher"))
+            out.append(Method(f"{student}/real_teacher", "real", "teacher", student=student))
         if "subsets" in chosen:
-            out += [Method(f"subset_{p:g}%", "subset", "teacher", p) for p in self.subset_percents]
+            out += [
+                Method(f"{student}/subset_{p:g}%", "subset", "teacher", p, student=student)
+                for p in self.subset_percents
+            ]
         for ratio in self.compressions:
-            out.append(Method(f"recollections_{ratio:g}x", "recollections", "teacher", ratio, True))
+            for sampler in self.samplers:
+                name = f"{student}/recollections_{ratio:g}x/{sampler}"
+                out.append(Method(name, "recollections", "teacher", ratio, True, student, sampler))
             if "codes" in chosen:
-                out.append(Method(f"codes_{ratio:g}x", "codes", "teacher", ratio, True))
-        return tuple(out)
+                name = f"{student}/codes_{ratio:g}x/{self.samplers[0]}"
+                out.append(Method(name, "codes", "teacher", ratio, True, student, self.samplers[0]))
+        return out
 
     def to_dict(self) -> dict:
         """A JSON-ready dict; `from_dict` reads it back."""

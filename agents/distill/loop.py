@@ -7,11 +7,11 @@ Where this sits: `runners/distill.py` parses flags into a `DistillConfig` and ca
 run(config, workdir) = agents.experiment.run(DistillExperiment(config), workdir)
   prepare: MNIST, a code shape per compression, the teacher file (bad settings fail here)
   for seed in config.seeds: run_seed                     workdir/seed_<s>/
-    student state (network, Adam, generator); restore on resume
+    per student: its state (network, Adam, generator); restore on resume
     teacher: train a LeNet -> teacher.keras (or load --teacher); its test accuracy
     per compression: codec fit, every training image's code -> memories/<r>x
-    per method (config.methods()): _run_method
-      reset the student to the seed's initial weights
+    per method (config.methods(): per student, per source, per sampler): _run_method
+      reset the method's student to its initial weights for this seed
       train_step x (max episodes / batch_size)            checkpoint on SIGINT/SIGTERM
       at each test point: test accuracy -> curves[method]; checkpoint
   aggregate -> results.json (kind "distill", mean +- std over seeds per method and point)
@@ -20,7 +20,8 @@ run(config, workdir) = agents.experiment.run(DistillExperiment(config), workdir)
 Every phase draws from its own seed (run seed, phase name) and the student's
 weights, optimizer and generator are checkpointed at every test point, so a run
 killed at any point continues with `resume=True` and ends with the same results as
-an uninterrupted run. Every method of a seed starts from the same student weights.
+an uninterrupted run. Every method of a seed that trains one kind of student starts
+from the same weights.
 """
 
 from __future__ import annotations
@@ -45,8 +46,8 @@ from agents.distill import networks, recollections, sources
 from agents.distill.config import DistillConfig, Method
 from agents.distill.progress import DistillProgress
 from agents.distill.results import aggregate, seed_result
-from agents.distill.samplers import build_sampler
-from agents.distill.student import StudentState, train_step
+from agents.distill.samplers import UniformSampler, build_sampler
+from agents.distill.student import Students, StudentState, train_step
 from agents.distill.teacher import NUM_CLASSES, accuracy_fn, load_teacher, save_teacher
 from agents.distill.teacher import train_teacher as fit_teacher
 from agents.experiment import RunInterrupted, SeedContext, SeedState
@@ -88,12 +89,12 @@ class _Saver:
 
 @dataclasses.dataclass
 class _Seed:
-    """One seed's saver, student, its initial weights and accuracy, teacher, sources, bar."""
+    """One seed's saver, students with their initial weights and accuracy, teacher, sources."""
 
     saver: _Saver
-    student: StudentState
-    initial_weights: list[np.ndarray]
-    accuracy: Callable[[], float]
+    students: Students
+    initial_weights: dict[str, list[np.ndarray]]
+    accuracy: dict[str, Callable[[], float]]
     teacher: keras.Model
     parts: sources.SourceParts
     bar: tqdm.tqdm
@@ -114,7 +115,10 @@ class DistillExperiment:
         self.config = config
         self.cache_dir = cache_dir
         self.methods: tuple[Method, ...] = config.methods()
-        self.sampler = build_sampler(config.sampler, k=config.sampler_k, n=config.sampler_n)
+        self.samplers = {
+            name: build_sampler(name, k=config.sampler_k, n=config.sampler_n)
+            for name in config.samplers
+        }
         self.data: datasets.DataArrays | None = None
         self.shapes: dict = {}
         self.images: sources.TrainingImages | None = None
@@ -144,11 +148,17 @@ class DistillExperiment:
         """Trains (or resumes) one seed: teacher, memories, a student per method."""
         config, arrays = self.config, self.arrays()
         x_test, y_test = arrays["x_test"], arrays["y_test"]
-        keras.utils.set_random_seed(phase_seed(context.seed, "student"))
-        model = networks.get(config.student)(x_test.shape[1:], NUM_CLASSES)
-        initial_weights = [np.array(w) for w in model.get_weights()]  # every method's start
-        student = StudentState(model, learning_rate=config.learning_rate, seed=context.seed)
-        state = SeedState(context.directory, student, DistillProgress)
+        states, initial_weights, accuracy = {}, {}, {}
+        for name in config.students:
+            keras.utils.set_random_seed(phase_seed(context.seed, f"student {name}"))
+            model = networks.get(name)(x_test.shape[1:], NUM_CLASSES)
+            initial_weights[name] = [np.array(w) for w in model.get_weights()]  # methods' start
+            states[name] = StudentState(
+                model, learning_rate=config.learning_rate, seed=context.seed
+            )
+            accuracy[name] = accuracy_fn(model, x_test, y_test, batch_size=config.eval_batch_size)
+        students = Students(states)
+        state = SeedState(context.directory, students, DistillProgress)
         if context.resume:
             state.restore()
         saver = _Saver(context, state, _clock(state.progress))
@@ -156,9 +166,8 @@ class DistillExperiment:
         if self.images is None:
             self.images = sources.TrainingImages(arrays["x_train"], arrays["y_train"])
         parts = sources.SourceParts(self.images, self._memories(saver), context.seed)
-        accuracy = accuracy_fn(model, x_test, y_test, batch_size=config.eval_batch_size)
         with self._progress_bar(saver) as bar:
-            current = _Seed(saver, student, initial_weights, accuracy, teacher, parts, bar)
+            current = _Seed(saver, students, initial_weights, accuracy, teacher, parts, bar)
             for index in range(saver.progress.method, len(self.methods)):
                 _run_method(self, current, index)
         return seed_result(context.seed, saver.progress)
@@ -283,16 +292,16 @@ def run(
 
 def _run_method(run: DistillExperiment, current: _Seed, index: int) -> None:
     config, saver, method = run.config, current.saver, run.methods[index]
-    progress = saver.progress
+    progress, student = saver.progress, current.students.states[method.student]
     if progress.step == 0:
-        current.student.reset(
-            current.initial_weights, seed=phase_seed(saver.context.seed, method.name)
+        student.reset(
+            current.initial_weights[method.student],
+            seed=phase_seed(saver.context.seed, method.name),
         )
         progress.curves[method.name] = []
     draw = sources.make_draw(method, current.parts)
-    step = train_step(
-        current.student, current.teacher, method, draw, run.sampler, batch_size=config.batch_size
-    )
+    sampler = run.samplers[method.sampler] if method.sampled else UniformSampler()
+    step = train_step(student, current.teacher, method, draw, sampler, batch_size=config.batch_size)
     test_points = {episodes // config.batch_size for episodes in config.episodes}
     for _ in range(progress.step, config.episodes[-1] // config.batch_size):
         started = time.perf_counter()
@@ -308,7 +317,7 @@ def _run_method(run: DistillExperiment, current: _Seed, index: int) -> None:
         run.steps_this_call += 1
         current.bar.update(1)
         if progress.step in test_points:
-            progress.curves[method.name].append(current.accuracy())
+            progress.curves[method.name].append(current.accuracy[method.student]())
             saver.save()
         if run.steps_this_call == saver.context.stop_after_steps:
             saver.save()

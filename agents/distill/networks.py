@@ -1,7 +1,7 @@
 """The teacher's and the students' networks: LeNet, and the MLP of the continual runs.
 
 Where this sits: a distillation seed (`agents.distill.loop`) builds its teacher with
-`lenet` (or loads a saved one) and each student with `STUDENTS[config.student]`;
+`lenet` (or loads a saved one) and each of config.students with `STUDENTS[name]`;
 both return logits, no softmax.
 
 ```
@@ -64,7 +64,7 @@ def lenet(
 
 
 STUDENTS: Registry[Callable[..., keras.Model]] = Registry(
-    "student", "--student", {"cnn": lenet, "mlp": models.mlp}
+    "student", "--students", {"cnn": lenet, "mlp": models.mlp}
 )
 
 

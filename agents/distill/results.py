@@ -7,13 +7,13 @@ returns from workdir/results.json.
 ```
 results.json  (kind "distill")
   episodes          the test points, in examples trained on
-  methods           method names, in the order trained
+  methods           method names, in the order trained ("cnn/recollections_10x/uniform")
   curves            method -> {"mean": [per test point], "std": [...]} over seeds
                     (test accuracy in [0, 1], population std)
   teacher_accuracy  {"mean", "std"} over seeds
   memories          seed 0's: key(compression) -> code shape, storage (raw examples,
                     codec counted in total_storage), l1_distortion
-  student, sampler, compressions, baselines, subset_percents, batch_size,
+  students, samplers, compressions, baselines, subset_percents, batch_size,
   learning_rate, seeds, data (source, format, files' sha256)
   per_seed          [{seed, teacher_accuracy, curves, memories, wall_seconds, ...}]
 ```
@@ -57,15 +57,17 @@ def aggregate(
             "mean": [s["mean"] for s in summaries],
             "std": [s["std"] for s in summaries],
         }
-    sampler = build_sampler(config.sampler, k=config.sampler_k, n=config.sampler_n)
     return {
         "episodes": list(config.episodes),
         "methods": names,
         "curves": curves,
         "teacher_accuracy": mean_std([seed["teacher_accuracy"] for seed in per_seed]),
         "memories": per_seed[0]["memories"],
-        "student": config.student,
-        "sampler": sampler.get_config(),
+        "students": list(config.students),
+        "samplers": [
+            build_sampler(name, k=config.sampler_k, n=config.sampler_n).get_config()
+            for name in config.samplers
+        ],
         "compressions": list(config.compressions),
         "baselines": list(config.baselines),
         "subset_percents": list(config.subset_percents),

@@ -163,7 +163,7 @@ class DppSampler(ActiveDiverseSampler):
 
 SAMPLERS: Registry[type[Sampler]] = Registry(
     "sampler",
-    "--sampler",
+    "--samplers",
     {
         "uniform": UniformSampler,
         "active": ActiveSampler,

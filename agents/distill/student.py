@@ -7,7 +7,7 @@ calls the step `train_step` makes once per batch:
 ```
 train_step() =                                       one tf.function per method, no inputs
   x = sampler.sample(draw, hardness, batch_size=B)   teacher-labelled methods
-      (sampler: the run's for recollections and codes, uniform for real images)
+      (sampler: the method's for recollections and codes, uniform for real images)
   target = softmax(teacher(x))                       or one_hot(true label) (method "real")
   loss = mean cross-entropy(target, student(x))      one Adam step on the student
 hardness(x) = KL(softmax(teacher(x)) || softmax(student(x)))   per candidate, float32 [m]
@@ -61,6 +61,18 @@ class StudentState(tf.Module):
         self.generator.reset_from_seed(seed)
 
 
+class Students(tf.Module):
+    """Every student of a seed, by name: what the seed's checkpoint holds.
+
+    Args:
+        states: student name -> its `StudentState`.
+    """
+
+    def __init__(self, states: dict[str, StudentState]) -> None:
+        super().__init__(name="students")
+        self.states = states
+
+
 def kl_divergence(teacher_logits: tf.Tensor, student_logits: tf.Tensor) -> tf.Tensor:
     """float32 [m]: KL(softmax(teacher) || softmax(student)) per row of logits [m, classes]."""
     teacher_log = tf.nn.log_softmax(teacher_logits)
@@ -84,7 +96,7 @@ def train_step(
         teacher: the frozen teacher (logits).
         method: where inputs come from and who labels them.
         draw: the method's draw (`agents.distill.sources.make_draw`).
-        sampler: the run's sampler, used when method.sampled.
+        sampler: the method's sampler, used when method.sampled.
         batch_size: examples per step.
 
     Returns:

@@ -33,13 +33,13 @@ def tiny_config(data_dir, **overrides):
     settings = {
         "data_dir": data_dir,
         "teacher_epochs": 1,
-        "student": "mlp",
+        "students": ("mlp",),
         "compressions": (1.0,),
         "codec": "mlp",
         "codec_units": 2,
         "codec_epochs": 1,
         "subset_percents": (10.0,),
-        "sampler": "active_diverse",
+        "samplers": ("active_diverse",),
         "sampler_k": 2,
         "sampler_n": 2,
         "episodes": (2, 4),
@@ -66,14 +66,21 @@ def finished(tmp_path_factory, data_dir):
 
 def test_a_run_tests_every_method_at_every_test_point(finished):
     results, workdir = finished
-    expected = ["real", "real_teacher", "subset_10%", "recollections_1x", "codes_1x"]
+    expected = [
+        "mlp/real",
+        "mlp/real_teacher",
+        "mlp/subset_10%",
+        "mlp/recollections_1x/active_diverse",
+        "mlp/codes_1x/active_diverse",
+    ]
     assert results["kind"] == "distill" and results["methods"] == expected
     assert results["episodes"] == [2, 4] and results["seeds"] == [0]
     for name in expected:
         curve = results["curves"][name]
         assert len(curve["mean"]) == 2 and all(0 <= a <= 1 for a in curve["mean"])
         assert curve["std"] == [0.0, 0.0]
-    assert results["sampler"] == {"name": "active_diverse", "k": 2, "n": 2}
+    assert results["samplers"] == [{"name": "active_diverse", "k": 2, "n": 2}]
+    assert results["students"] == ["mlp"]
     assert 0 <= results["teacher_accuracy"]["mean"] <= 1
     assert json.loads((workdir / "results.json").read_text()) == results
     assert (workdir / "seed_0" / "teacher.keras").exists()
@@ -128,19 +135,47 @@ def test_resume_with_other_settings_is_refused(tmp_path, data_dir):
     workdir = str(tmp_path)
     with pytest.raises(RunInterrupted):
         distill.run(tiny_config(data_dir), workdir, progress=False, stop_after_steps=1)
-    with pytest.raises(ValueError, match="sampler: 'dpp' here, 'active_diverse' there"):
-        distill.run(tiny_config(data_dir, sampler="dpp"), workdir, resume=True, progress=False)
+    with pytest.raises(ValueError, match=r"samplers: \['dpp'\] here, \['active_diverse'\] there"):
+        distill.run(tiny_config(data_dir, samplers=("dpp",)), workdir, resume=True, progress=False)
 
 
 def test_several_seeds_give_mean_and_std_per_point(tmp_path, data_dir):
     config = tiny_config(
-        data_dir, seeds=(0, 1), baselines=("real",), sampler="uniform", episodes=(2,)
+        data_dir, seeds=(0, 1), baselines=("real",), samplers=("uniform",), episodes=(2,)
     )
     results = distill.run(config, str(tmp_path), progress=False)
-    assert results["methods"] == ["real", "recollections_1x"]
-    per_seed = [r["curves"]["real"][0] for r in results["per_seed"]]
-    assert results["curves"]["real"]["mean"] == [pytest.approx(np.mean(per_seed))]
-    assert results["curves"]["real"]["std"] == [pytest.approx(np.std(per_seed))]
+    assert results["methods"] == ["mlp/real", "mlp/recollections_1x/uniform"]
+    per_seed = [r["curves"]["mlp/real"][0] for r in results["per_seed"]]
+    assert results["curves"]["mlp/real"]["mean"] == [pytest.approx(np.mean(per_seed))]
+    assert results["curves"]["mlp/real"]["std"] == [pytest.approx(np.std(per_seed))]
+
+
+def test_students_and_samplers_share_a_run_and_do_not_change_each_other(tmp_path, data_dir):
+    both = tiny_config(
+        data_dir,
+        students=("mlp", "cnn"),
+        samplers=("uniform", "active"),
+        baselines=("real", "codes"),
+        episodes=(2,),
+    )
+    results = distill.run(both, str(tmp_path / "both"), progress=False)
+    assert results["methods"] == [
+        f"{student}/{name}"
+        for student in ("mlp", "cnn")
+        for name in (
+            "real",
+            "recollections_1x/uniform",
+            "recollections_1x/active",
+            "codes_1x/uniform",
+        )
+    ]
+    assert [s["name"] for s in results["samplers"]] == ["uniform", "active"]
+    alone = tiny_config(
+        data_dir, students=("cnn",), samplers=("active",), baselines=("real",), episodes=(2,)
+    )
+    single = distill.run(alone, str(tmp_path / "alone"), progress=False)
+    for name in ("cnn/real", "cnn/recollections_1x/active"):
+        assert single["curves"][name] == results["curves"][name]
 
 
 def test_a_saved_teacher_is_used_and_its_digest_recorded(tmp_path, data_dir, finished):
@@ -204,9 +239,11 @@ def test_subsets_are_fixed_per_seed_and_of_the_asked_size():
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"sampler": "greedy"}, r"--sampler among \["),
+        ({"samplers": ("greedy",)}, r"--samplers among \["),
+        ({"samplers": ("active", "active")}, r"distinct --samplers"),
+        ({"students": ("cnn", "cnn")}, r"distinct --students"),
         ({"sampler_k": 0}, r"k an int >= 1 \(--sampler_k\)"),
-        ({"student": "resnet"}, r"--student among \['cnn', 'mlp'\]"),
+        ({"students": ("resnet",)}, r"--students among \['cnn', 'mlp'\]"),
         ({"episodes": (3,)}, r"each a multiple of --batch_size=2"),
         ({"episodes": (4, 2)}, r"increasing --episodes"),
         ({"compressions": (0.0,)}, r"--compressions > 0"),
@@ -254,7 +291,7 @@ TINY_FLAGS = (
     "--fit_batch_size=8",
     "--eval_batch_size=7",
     "--seeds=0",
-    "--sampler=active",
+    "--samplers=active",
     "--sampler_k=2",
     "--progress=false",
 )
@@ -276,15 +313,23 @@ def test_the_flagfile_parses_into_the_papers_settings():
     config = distill_runner.config_from_flagfile(FLAGFILE)
     assert config.compressions == (10.0, 50.0, 100.0) and config.num_categories == 2
     assert config.episodes == (10, 100, 1000, 10000) and config.batch_size == 1
-    assert config.seeds == (0, 1, 2, 3, 4) and config.student == "cnn"
+    assert config.seeds == (0, 1, 2, 3, 4) and config.students == ("cnn",)
     assert (config.sampler_k, config.sampler_n) == (10, 10)
     names = [method.name for method in config.methods()]
-    assert names[:5] == ["real", "real_teacher", "subset_10%", "subset_2%", "subset_1%"]
+    baselines = ["real", "real_teacher", "subset_10%", "subset_2%", "subset_1%"]
+    assert names[:5] == [f"cnn/{name}" for name in baselines]
     assert names[5:] == [
-        f"{kind}_{r}x" for r in (10, 50, 100) for kind in ("recollections", "codes")
+        f"cnn/{kind}_{r}x/uniform" for r in (10, 50, 100) for kind in ("recollections", "codes")
     ]
-    mlp = distill_runner.config_from_flagfile(FLAGFILE, "--student=mlp", "--sampler=dpp")
-    assert mlp.student == "mlp" and mlp.sampler == "dpp"
+    both = distill_runner.config_from_flagfile(
+        FLAGFILE, "--students=cnn,mlp", "--samplers=uniform,dpp", "--compressions=10"
+    )
+    assert both.students == ("cnn", "mlp") and both.samplers == ("uniform", "dpp")
+    assert [m.name for m in both.methods() if m.student == "mlp"][5:] == [
+        "mlp/recollections_10x/uniform",
+        "mlp/recollections_10x/dpp",
+        "mlp/codes_10x/uniform",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -292,7 +337,7 @@ def test_the_flagfile_parses_into_the_papers_settings():
     [
         ("--episodes=10,ten", r"Expected --episodes as comma-separated int values"),
         ("--compressions=10,x", r"Expected --compressions as comma-separated float values"),
-        ("--sampler=greedy", r"--sampler among"),
+        ("--samplers=greedy", r"--samplers among"),
         ("--episodes=5", r"each a multiple of --batch_size=2"),
     ],
 )
@@ -325,12 +370,12 @@ def test_the_runner_and_the_plot_smoke(tmp_path, data_dir):
         f"--cache_dir={tmp_path / 'cache'}",
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "test accuracy (%) after 4 episodes: real" in result.stdout
+    assert "test accuracy (%) after 4 episodes: cnn/real" in result.stdout
     results = json.loads((workdir / "results.json").read_text())
-    assert results["kind"] == "distill" and results["sampler"]["name"] == "active"
+    assert results["kind"] == "distill" and results["samplers"][0]["name"] == "active"
     assert len(results["methods"]) == 5
     given = (workdir / "flags.txt").read_text()
-    assert "--sampler=active" in given and "--episodes=2,4" in given
+    assert "--samplers=active" in given and "--episodes=2,4" in given
     png = tmp_path / "curves.png"
     plotted = run_module("runners.plot", f"--workdirs={workdir}", f"--output={png}")
     assert plotted.returncode == 0, plotted.stderr[-3000:]

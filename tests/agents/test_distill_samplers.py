@@ -178,6 +178,6 @@ def test_a_bad_batch_size_or_name_is_refused():
         ValueError, match=r"Expected batch_size an int >= 1\. Received: batch_size=0"
     ):
         samplers.build_sampler("uniform").sample(_fixed_draw([[0.0]]), tf.identity, batch_size=0)
-    with pytest.raises(ValueError, match=r"Expected --sampler among \[.*\]. Received: 'greedy'"):
+    with pytest.raises(ValueError, match=r"Expected --samplers among \[.*\]. Received: 'greedy'"):
         samplers.get("greedy")
     assert samplers.get({"name": "dpp"}) is samplers.DppSampler
