@@ -30,7 +30,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from recollect import arguments, bits, graph_checks
+from recollect import arguments, bits, graph_checks, replicas
 from recollect.codec_layers import (
     KERNEL_SIZE,
     NUM_STAGES,
@@ -261,6 +261,7 @@ class DiscreteAutoencoder(Autoencoder):
             dtype="int64",
             initializer=keras.initializers.Constant([initial_seed, 0]),
             trainable=False,
+            aggregation="only_first_replica",  # one step of the stream per step, on every replica
             name="noise_seed",
         )
         self.built = True  # every weight exists now: state is made once
@@ -306,7 +307,7 @@ class DiscreteAutoencoder(Autoencoder):
         """
         if not training:
             return tf.one_hot(tf.argmax(logits, axis=-1), self.num_categories, dtype=tf.float32)
-        seed = tf.identity(self.noise_seed.value)
+        seed = replicas.replica_seed(tf.identity(self.noise_seed.value))
         self.noise_seed.assign_add(tf.constant([0, 1], tf.int64))
         uniform = tf.random.stateless_uniform(tf.shape(logits), seed=seed, minval=1e-10, maxval=1.0)
         gumbel = -tf.math.log(-tf.math.log(uniform))

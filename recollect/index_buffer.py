@@ -40,6 +40,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from recollect import replicas
 from recollect.arguments import check_seed
 from recollect.field import Field, check_values, supervised_fields, transition_fields
 from recollect.tensor_types import TensorLike
@@ -231,7 +232,7 @@ class IndexBuffer(keras.layers.Layer):
         keep = _last_write_per_row(rows)
         target = tf.gather(rows, keep)[:, None]
         for name, variable in self.variables_by_field.items():
-            variable.value.scatter_nd_update(target, tf.gather(items[name], keep))
+            replicas.scatter(variable, target, tf.gather(items[name], keep))
         self.num_seen.assign_add(batch)
         return rows
 

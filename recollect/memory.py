@@ -16,8 +16,7 @@ Inputs and recollections have the codec's input shape, whatever its architecture
 
 Usage:
 
-    codec = DiscreteAutoencoder(input_shape=(28, 28, 1), num_latents=104,
-                                num_categories=4)
+    codec = DiscreteAutoencoder(input_shape=(28, 28, 1), num_latents=104, num_categories=4)
     memory = RecollectionMemory(codec, capacity=3000, num_classes=10, num_tasks=20)
     for x, y, t in stream:                     # x float32 [B, 28, 28, 1] in [0, 1]
         if memory.size() > 0:
@@ -27,8 +26,9 @@ Usage:
     memory.footprint()   # Footprint(bits_per_item=208, input_bytes=78000, ...)
 
 Every method that reads or writes the buffer or the codec also runs inside a
-user's `tf.function` (tensor `n` and `task` included): there the argument checks
-are in-graph assertions (`graph_checks.py`) and results stay tensors.
+user's `tf.function` (tensor `n` and `task` included), and inside a
+`tf.distribute` strategy's `run` when the memory was built under its scope
+(`replicas.py`): in a graph the argument checks are assertions (`graph_checks.py`).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from recollect import arguments, bits, graph_checks, memory_graph, memory_layout
+from recollect import arguments, bits, graph_checks, memory_graph, memory_layout, replicas
 from recollect.autoencoder import DiscreteAutoencoder
 from recollect.footprint import Footprint
 from recollect.index_buffer import Field, IndexBuffer
@@ -159,7 +159,7 @@ class RecollectionMemory(MemoryCheckpoints, keras.Model):
 
     # ------------------------------------------------------------- public API
     def size(self) -> tf.Tensor:
-        """Returns int64 []: the number of items stored."""
+        """int64 []: the number of items stored."""
         return self.buffer.size()
 
     def encode(self, x: TensorLike) -> tf.Tensor:
@@ -189,7 +189,8 @@ class RecollectionMemory(MemoryCheckpoints, keras.Model):
             int64 [B]: the row each item went to (-1: dropped by the policy).
 
         Raises:
-            ValueError: on any malformed input, before anything is written.
+            ValueError: on any malformed input (or a strategy the memory was not
+                built under), before anything is written.
         """
         supervised = {k: v for k, v in {"label": y, "task": task}.items() if v is not None}
         return self.observe_items({"x": x, **side, **supervised})
@@ -207,6 +208,7 @@ class RecollectionMemory(MemoryCheckpoints, keras.Model):
             ValueError: on any malformed input, before anything is written (in a
                 `tf.function`: shapes when traced, values by assertions when run).
         """
+        replicas.check_scope(self.buffer.num_seen)
         if graph_checks.in_graph():
             return memory_graph.observe(self._parts(), items)
         checked, stored = memory_layout.check_observe_items(
@@ -235,8 +237,7 @@ class RecollectionMemory(MemoryCheckpoints, keras.Model):
             (x_hat float32 [n, *input_shape], label int32 [n], task int32 [n]).
 
         Raises:
-            ValueError: if n < 1, the task is out of range, or nothing is stored
-                (for that task).
+            ValueError: n < 1, a task out of range, or nothing stored (for that task).
         """
         if "label" not in self.side_fields or "task" not in self.side_fields:
             raise ValueError("recall() needs supervised items; use recall_items() for others.")
@@ -261,6 +262,7 @@ class RecollectionMemory(MemoryCheckpoints, keras.Model):
         Raises:
             ValueError: as `recall` (in a `tf.function`: assertions when run).
         """
+        replicas.check_scope(self.buffer.num_seen)
         if graph_checks.in_graph():
             task_spec = self.side_fields.get("task")
             num_tasks = None if task_spec is None else task_spec.num_values or 2**31 - 1
@@ -282,9 +284,9 @@ class RecollectionMemory(MemoryCheckpoints, keras.Model):
             dict: encoded input name -> float32 [m, *input_shape], side fields -> [m].
 
         Raises:
-            ValueError: if a row is outside [0, capacity) or was never written (in
-                a `tf.function`: an assertion when run).
+            ValueError: a row outside [0, capacity) or never written (in a graph: an assertion).
         """
+        replicas.check_scope(self.buffer.num_seen)
         if graph_checks.in_graph():
             checked = graph_checks.checked_rows(rows, self.buffer)
             return memory_graph.items_at(self._parts(), checked, decode=True)
@@ -301,24 +303,24 @@ class RecollectionMemory(MemoryCheckpoints, keras.Model):
         """The recollection module's self-replay update (Algorithm 1, first phase).
 
         Runs `num_steps` Adam steps of the autoencoder, step s on x_new joined with
-        recalled batch s. Recollections are drawn (and decoded) before the first
-        step, so each is reconstructed with the parameters that made it.
+        recalled batch s, each recalled before the first step. In a strategy's `run`
+        the batches must be given, and every replica's gradients are summed.
 
         Args:
             x_new: float [B, *input_shape] in [0, 1], the incoming examples.
             recollections: optional list of float32 [m, *input_shape] batches, one
-                per step (e.g. from `recall`); when None, `num_steps` batches of
-                `batch_size` (default B) are recalled here, or none if empty.
+                per step (from `recall`); None: `num_steps` batches of `batch_size`
+                (default B) are recalled here, or none if empty.
             num_steps: int >= 1, N; ignored when recollections are given.
             batch_size: recalled items per step when recalling here.
 
         Returns:
-            float32 numpy [steps]: the reconstruction loss of each step (a float32
-            tensor [steps] inside a `tf.function`).
+            float32 [steps]: each step's reconstruction loss (numpy when eager).
 
         Raises:
-            ValueError: on malformed inputs.
+            ValueError: on malformed inputs, or a strategy the memory was not built under.
         """
+        replicas.check_scope(self.buffer.num_seen)
         x_new = self.codec.check_inputs(x_new, "x_new")
         if graph_checks.in_graph():
             return memory_graph.stabilize(
@@ -341,12 +343,11 @@ class RecollectionMemory(MemoryCheckpoints, keras.Model):
         """The storage the memory uses, in bytes and the paper's units.
 
         Args:
-            bits_per_value: bit depth of one raw input value (8 for MNIST, CIFAR
-                and Omniglot images), to count storage in raw examples.
+            bits_per_value: bit depth of one raw input value (8 for images), to
+                count storage in raw examples.
 
         Returns:
-            `Footprint` (see `memory_layout.footprint`); its
-            incremental_storage_raw_examples is the codes of a full buffer.
+            `Footprint` (`memory_layout.footprint`); incremental storage: a full buffer.
 
         Raises:
             ValueError: if bits_per_value is not an int >= 1.

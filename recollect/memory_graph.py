@@ -28,7 +28,7 @@ from typing import Any, NamedTuple
 import keras
 import tensorflow as tf
 
-from recollect import bits, graph_checks
+from recollect import bits, graph_checks, replicas
 from recollect.memory_layout import (
     MemoryParts,
     check_num_steps,
@@ -74,19 +74,13 @@ def items_at(parts: MemoryParts, rows: tf.Tensor, *, decode: bool) -> dict[str, 
     return out
 
 
-def recall(
-    parts: MemoryParts, n: tf.Tensor, task: tf.Tensor, *, decode: bool
-) -> dict[str, tf.Tensor]:
-    """Draws n stored items uniformly (of `task`, or any task when task < 0).
+def draw_rows(parts: MemoryParts, n: tf.Tensor, task: tf.Tensor) -> tf.Tensor:
+    """int64 [n]: rows drawn uniformly from the items of `task` (any task when task < 0).
 
     Args:
         parts: the memory's parts.
-        n: int32 [], items to draw (with replacement).
+        n: int32 [], rows to draw (with replacement).
         task: int32 [], a task id, or -1 for any task.
-        decode: decode the codes (True) or return the packed bytes.
-
-    Returns:
-        `items_at`'s dict for the drawn rows, plus "rows" -> int64 [n].
     """
     buffer, policy = parts.buffer, parts.buffer.policy
     by_task = "task" in parts.side_fields
@@ -110,6 +104,31 @@ def recall(
         )
     else:
         rows = policy.sample_rows(buffer, n, None, random_bits)
+    return rows
+
+
+def recall(
+    parts: MemoryParts, n: tf.Tensor, task: tf.Tensor, *, decode: bool
+) -> dict[str, tf.Tensor]:
+    """Draws n stored items uniformly (of `task`, or any task when task < 0).
+
+    Inside a strategy's `run`, every replica's n are drawn at once
+    (`replicas.draw_rows`) and each replica decodes its own rows.
+
+    Args:
+        parts: the memory's parts.
+        n: int32 [], items to draw (with replacement).
+        task: int32 [], a task id, or -1 for any task.
+        decode: decode the codes (True) or return the packed bytes.
+
+    Returns:
+        `items_at`'s dict for the drawn rows, plus "rows" -> int64 [n].
+    """
+    context = replicas.replica_context()
+    if context is None:
+        rows = draw_rows(parts, n, task)
+    else:
+        rows = replicas.draw_rows(context, lambda m, t: draw_rows(parts, m, t), n, task)
     return {**items_at(parts, rows, decode=decode), "rows": rows}
 
 
@@ -146,13 +165,18 @@ def observe(parts: MemoryParts, items: Mapping[str, TensorLike]) -> tf.Tensor:
         for name, x in inputs.items()
     ]
 
-    def write() -> tf.Tensor:
+    def packed() -> dict[str, tf.Tensor]:
         with tf.control_dependencies(same_batch):
             for name, x in inputs.items():
                 stored[codes_field(name)] = bits.pack_codes(codec.encode(x), codec.num_categories)
-        return parts.buffer.write_unchecked({name: stored[name] for name in parts.buffer.fields})
+        return {name: stored[name] for name in parts.buffer.fields}
 
-    return tf.cond(batch > 0, write, lambda: tf.zeros([0], tf.int64))
+    context = replicas.replica_context()
+    if context is not None:  # no tf.cond: replicas cannot synchronise inside one
+        return replicas.write(context, parts.buffer.write_unchecked, packed())
+    return tf.cond(
+        batch > 0, lambda: parts.buffer.write_unchecked(packed()), lambda: tf.zeros([0], tf.int64)
+    )
 
 
 def stabilize(
@@ -178,6 +202,16 @@ def stabilize(
     Returns:
         float32 [steps]: each step's reconstruction loss.
     """
+    context = replicas.replica_context()
+    if context is not None:
+        # Inlined: replicas cannot synchronise inside a nested tf.function or a tf.cond.
+        step = getattr(step, "python_function", step)
+        if recollections is None:
+            raise ValueError(
+                "Expected the recalled batches passed to stabilize inside a strategy's run "
+                "(recalled = [memory.recall(n) ...]; memory.stabilize(x, [r[0] for r in "
+                "recalled])). Received: recollections=None"
+            )
     if recollections is not None:
         checked = check_recollections(parts.codec, recollections)
         return tf.stack([step(tf.concat([x_new, r], 0)) for r in checked])
@@ -211,20 +245,32 @@ def _stabilize_step(
 
     @tf.function(input_signature=[input_spec])
     def stabilize_step(x: tf.Tensor) -> tf.Tensor:
+        context = replicas.replica_context()  # None: one device, as always
         with tf.GradientTape() as tape:
             # Watched explicitly: the tape must not depend on Keras' trainable flags.
             tape.watch([v.value for v in variables])
             loss = codec.reconstruction_loss(x, training=True)
+            # Under a strategy: this replica's share, so that the all-reduced sum of
+            # gradients is that of the loss over every replica's rows.
+            weighted = (
+                loss if context is None else loss * replicas.loss_weight(context, tf.shape(x)[0])
+            )
         if decoder_steps is None:
-            optimizer.apply(tape.gradient(loss, variables), variables)
+            optimizer.apply(tape.gradient(weighted, variables), variables)
             return loss
         # Past decoder_steps the decoder's weights are put back after the step, so
         # that they stay exactly as they were (Adam's moments would move them).
         frozen = optimizer.iterations >= decoder_steps
         before = [tf.identity(v.value) for v in decoder_variables]
-        optimizer.apply(tape.gradient(loss, variables), variables)
-        for variable, value in zip(decoder_variables, before, strict=True):
-            variable.assign(tf.where(frozen, value, variable.value))
+        optimizer.apply(tape.gradient(weighted, variables), variables)
+        restored = [
+            tf.where(frozen, b, v.value) for v, b in zip(decoder_variables, before, strict=True)
+        ]
+        if context is not None:
+            replicas.assign(context, decoder_variables, restored)
+            return loss
+        for variable, value in zip(decoder_variables, restored, strict=True):
+            variable.assign(value)
         return loss
 
     return stabilize_step
