@@ -54,7 +54,7 @@ class BufferView(Protocol):
         ...
 
 
-_INT63_MASK = tf.constant(0x7FFFFFFFFFFFFFFF, tf.int64)
+_INT63_MASK = 0x7FFFFFFFFFFFFFFF  # a Python int: a tensor here would start TensorFlow on import
 
 
 def uniform_below(random_bits: tf.Tensor, upper: tf.Tensor) -> tf.Tensor:
@@ -70,7 +70,8 @@ def uniform_below(random_bits: tf.Tensor, upper: tf.Tensor) -> tf.Tensor:
     Returns:
         int64 [n].
     """
-    return tf.math.floormod(tf.bitwise.bitwise_and(random_bits, _INT63_MASK), upper)
+    mask = tf.constant(_INT63_MASK, tf.int64)
+    return tf.math.floormod(tf.bitwise.bitwise_and(random_bits, mask), upper)
 
 
 class WritePolicy:

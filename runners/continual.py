@@ -23,9 +23,9 @@ import dataclasses
 import os
 from typing import Any
 
-from absl import flags
+from absl import app, flags
 
-from agents import continual, models
+from agents import continual, models, strategies
 from agents.learners import LEARNERS
 from agents.stores import STORES
 from recollect import budget, datasets
@@ -92,6 +92,21 @@ _DRIFT_PROBE = flags.DEFINE_integer(
     "--storage=recollections only.",
 )
 
+_STRATEGY = flags.DEFINE_enum(
+    "strategy",
+    _DEFAULT["strategy"],
+    list(strategies.STRATEGIES),
+    "tf.distribute strategy: default (one device), mirrored (every GPU, else every logical "
+    "CPU device; see --cpu_devices) or multi_worker (the cluster in TF_CONFIG). The batch "
+    "is split over the replicas.",
+)
+_CPU_DEVICES = flags.DEFINE_integer(
+    "cpu_devices",
+    0,
+    "Split the CPU into this many logical devices before TensorFlow starts (0: leave it "
+    "whole), e.g. to run --strategy=mirrored over two replicas on a machine without GPUs.",
+)
+
 _LEARNER_FIELDS = {n: config_flags.dataclass_fields(c.config_class) for n, c in LEARNERS.items()}
 _STORE_FIELDS = {n: config_flags.dataclass_fields(c.config_class) for n, c in STORES.items()}
 _STREAM_FIELDS = {n: config_flags.dataclass_fields(s.options) for n, s in datasets.STREAMS.items()}
@@ -114,7 +129,7 @@ _RUN_FLAGS: list[flags.FlagHolder[Any]] = [
 ]
 _RUN_FLAGS += [_LEARNER]
 _RUN_FLAGS += [_STORAGE, _INCREMENTAL, _BUDGET, _MODEL, _MULTI_HEAD, _SEEDS, _EVAL_BATCH]
-_RUN_FLAGS += [_DRIFT_PROBE]
+_RUN_FLAGS += [_DRIFT_PROBE, _STRATEGY, _CPU_DEVICES]
 
 
 def config_from_flags() -> continual.ContinualConfig:
@@ -158,6 +173,7 @@ def config_from_flags() -> continual.ContinualConfig:
         seeds=seeds,
         eval_batch_size=_EVAL_BATCH.value,
         drift_probe_items=_DRIFT_PROBE.value,
+        strategy=_STRATEGY.value,
         **{key: config_flags.values(_PART_FLAGS, fields) for key, fields in chosen.items()},
     )
 
@@ -178,6 +194,11 @@ def given_flags() -> str:
 def main(argv: list[str]) -> None:
     """Runs the configured continual learner and prints its retention."""
     config, workdir = program.start(argv, _WORKDIR.value, config_from_flags)
+    if _CPU_DEVICES.value:
+        try:
+            strategies.split_cpu(_CPU_DEVICES.value)
+        except ValueError as error:
+            raise app.UsageError(str(error)) from error
 
     def execute() -> str:
         results = continual.run(

@@ -17,6 +17,7 @@ config + stream + plan --build_drift_probe--> DriftProbe | None (None: the probe
 from __future__ import annotations
 
 import numpy as np
+import tensorflow as tf
 
 from agents import models
 from agents.continual.config import ContinualConfig
@@ -67,9 +68,16 @@ def task_masks(config: ContinualConfig, stream: datasets.TaskStream) -> np.ndarr
 
 
 def build_learner(
-    config: ContinualConfig, stream: datasets.TaskStream, plan: StoragePlan | None, seed: int
+    config: ContinualConfig,
+    stream: datasets.TaskStream,
+    plan: StoragePlan | None,
+    seed: int,
+    strategy: tf.distribute.Strategy | None = None,
 ) -> Learner:
-    """A fresh learner (model, store, optimizer) for one seed; the caller seeds Keras."""
+    """A fresh learner (model, store, optimizer) for one seed; the caller seeds Keras.
+
+    Under a strategy, the caller builds it inside the strategy's scope.
+    """
     input_shape = tuple(stream.input_shape)
     num_tasks, num_classes = len(stream), stream.num_classes
     model = models.build_model(config.model, input_shape, num_classes, **config.model_options)
@@ -86,7 +94,11 @@ def build_learner(
             seed=seed,
         )
     return learner_class(
-        model, config=config.learner_config, store=store, task_masks=task_masks(config, stream)
+        model,
+        config=config.learner_config,
+        store=store,
+        task_masks=task_masks(config, stream),
+        strategy=strategy,
     )
 
 

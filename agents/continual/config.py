@@ -13,7 +13,7 @@ ContinualConfig
   storage, incremental_storage, budget, store_config
                                                    STORES[storage].config_class(...);
                                                    budget: what incremental_storage pays for
-  batch_size, seeds, eval_batch_size               how it runs
+  batch_size, seeds, eval_batch_size, strategy     how it runs (strategy: agents.strategies)
   drift_probe_items                                what it measures beside (agents.continual.drift)
 ```
 """
@@ -26,7 +26,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from agents import models
+from agents import models, strategies
 from agents.experiment import settings
 from agents.experiment.settings import as_config, is_int
 from agents.learners import LEARNERS, Learner
@@ -78,6 +78,9 @@ class ContinualConfig:
             probe follows (kept outside the storage budget; training is unchanged),
             decoded after every task to measure code drift (the paper's Figure 5);
             0: off. Needs a store that keeps codes (--storage=recollections).
+        strategy: the tf.distribute strategy each step runs under
+            (`agents.strategies.STRATEGIES`): default (one device), mirrored or
+            multi_worker; the batch is split over the replicas.
     """
 
     stream: str = "mnist_rotations"
@@ -97,6 +100,7 @@ class ContinualConfig:
     seeds: tuple[int, ...] = (0,)
     eval_batch_size: int = 2000
     drift_probe_items: int = 0
+    strategy: str = "default"
 
     def __post_init__(self) -> None:
         """Checks every setting and turns config mappings into the registered classes."""
@@ -176,6 +180,30 @@ class ContinualConfig:
             f"incremental_storage={self.incremental_storage}",
         )
         self._check_drift_probe()
+        self._check_strategy()
+
+    def _check_strategy(self) -> None:
+        check_config(
+            self.strategy in strategies.STRATEGIES,
+            f"--strategy among {list(strategies.STRATEGIES)}",
+            f"strategy={self.strategy!r}",
+        )
+        if self.strategy == "default":
+            return
+        learners = sorted(n for n, c in LEARNERS.items() if c.supports_strategy)
+        stores = sorted(n for n, c in STORES.items() if getattr(c, "supports_strategy", False))
+        check_config(
+            self.learner_class.supports_strategy
+            and (not self.uses_store or self.storage in stores),
+            f"--strategy={self.strategy} with a --learner among {learners} (and a --storage "
+            f"among {stores})",
+            f"learner={self.learner!r}, storage={self.storage!r}",
+        )
+        check_config(
+            self.drift_probe_items == 0,
+            f"--drift_probe_items=0 with --strategy={self.strategy}",
+            f"drift_probe_items={self.drift_probe_items}",
+        )
 
     def _check_drift_probe(self) -> None:
         check_config(

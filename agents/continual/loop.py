@@ -44,7 +44,7 @@ import numpy as np
 import tensorflow as tf
 import tqdm
 
-from agents import experiment
+from agents import experiment, strategies
 from agents.continual import build
 from agents.continual.config import ContinualConfig
 from agents.continual.drift import DriftProbe
@@ -97,12 +97,19 @@ class ContinualExperiment:
         self.cache_dir = cache_dir
         self.stream: datasets.TaskStream | None = None
         self.plan: StoragePlan | None = None
+        self.strategy: tf.distribute.Strategy | None = None  # None: one device
         self.steps_this_call = 0  # over every seed of this call (the test hook counts them)
 
     def prepare(self) -> None:
         """Loads the stream and plans the storage (bad settings or data fail here)."""
         self.stream = build.load_stream(self.config, cache_dir=self.cache_dir)
         self.plan = build.plan_storage(self.config, self.stream)
+        self.strategy = strategies.make(self.config.strategy)
+        sizes = {"batch_size": self.config.batch_size}
+        replay = getattr(self.config.learner_config, "replay_batch_size", None)
+        strategies.check_divisible(
+            self.strategy, sizes | ({} if replay is None else {"replay_batch_size": replay})
+        )
         tf.config.experimental.enable_op_determinism()
 
     def loaded_stream(self) -> datasets.TaskStream:
@@ -115,7 +122,8 @@ class ContinualExperiment:
         """Trains (or resumes) one seed over every task; returns its result."""
         config, stream = self.config, self.loaded_stream()
         keras.utils.set_random_seed(context.seed)
-        learner = build.build_learner(config, stream, self.plan, context.seed)
+        with strategies.scope(self.strategy):
+            learner = build.build_learner(config, stream, self.plan, context.seed, self.strategy)
         probe = build.build_drift_probe(config, stream, self.plan)
         beside = None if probe is None else {"drift_probe": probe}
         state = SeedState(context.directory, learner, ContinualProgress, beside=beside)

@@ -37,7 +37,7 @@ import numpy as np
 import tensorflow as tf
 
 from agents.stores import EpisodicStore
-from recollect import Footprint, ReservoirPolicy, WritePolicy
+from recollect import Footprint, ReservoirPolicy, WritePolicy, replicas
 from recollect.footprint import raw_example_bytes
 
 MASKED_LOGIT = -1e9
@@ -100,6 +100,9 @@ class Learner(tf.Module):
         model: a Keras model mapping x [B, *input_shape] to logits [B, num_classes].
         config: the learner's `config_class` instance.
         store: an episodic store (`agents.stores`) when `needs_store`, else None.
+        strategy: a tf.distribute strategy whose scope the model, optimizer and store
+            were built under (`agents.strategies`); each step then splits its batch
+            over the replicas. None: one device.
         task_masks: optional float32 [num_tasks, num_classes] 0/1: the classes each
             task may predict (multi-head protocols); None for one shared head.
 
@@ -109,6 +112,9 @@ class Learner(tf.Module):
 
     config_class: ClassVar[type[LearnerConfig]] = LearnerConfig
     needs_store: ClassVar[bool] = False
+    # Whether `replica_graph` runs under a tf.distribute strategy (no synchronising
+    # call inside a tf.cond): a learner that trains replicated says so.
+    supports_strategy: ClassVar[bool] = False
 
     @classmethod
     def write_policy(cls, *, num_tasks: int, capacity: int) -> WritePolicy:
@@ -123,6 +129,7 @@ class Learner(tf.Module):
         config: LearnerConfig,
         store: EpisodicStore | None = None,
         task_masks: np.ndarray | None = None,
+        strategy: tf.distribute.Strategy | None = None,
     ) -> None:
         super().__init__(name=type(self).__name__)
         if not isinstance(config, self.config_class):
@@ -149,10 +156,18 @@ class Learner(tf.Module):
                 f"{self.task_masks.shape}"
             )
         x_spec, label_spec = self.input_spec(), tf.TensorSpec([None], tf.int32)
+        signature = [x_spec, label_spec, tf.TensorSpec([], tf.int32)]
         self._train = tf.function(
-            self.train_graph,
-            input_signature=[x_spec, label_spec, tf.TensorSpec([], tf.int32)],
-            jit_compile=config.jit_compile or None,
+            self.train_graph, input_signature=signature, jit_compile=config.jit_compile or None
+        )
+        self.strategy = strategy
+        # Indexed by whether the store holds items, so that no tf.cond on it is inside.
+        self._replicated = tuple(
+            tf.function(
+                lambda x, y, task, stored=stored: self._run_replicas(x, y, task, stored),
+                input_signature=signature,
+            )
+            for stored in ((False, True) if strategy is not None else ())
         )
         task_spec = tf.TensorSpec([], tf.int32)
         # One compiled count per input dtype: float32 in [0, 1], or the streams' uint8.
@@ -203,10 +218,13 @@ class Learner(tf.Module):
             tasks: int32 [B] task ids (for the output masks).
         """
         variables = self.model.trainable_variables
+        context = replicas.replica_context()
         with tf.GradientTape() as tape:
             raw_logits = self.model(x, training=True)
             loss = self.cross_entropy(raw_logits, y, tasks)
             total = loss + self.extra_loss(x, tasks, raw_logits)
+            if context is not None:  # this replica's share of the global batch's mean
+                total = total * replicas.loss_weight(context, tf.shape(x)[0])
         self.optimizer.apply(tape.gradient(total, variables), variables)
         return loss
 
@@ -226,6 +244,35 @@ class Learner(tf.Module):
         for _ in range(self.config.steps_per_batch - 1):
             self.model_step(x, y, tasks)
         return loss
+
+    def replica_graph(self, x: tf.Tensor, y: tf.Tensor, task: tf.Tensor, stored: bool) -> tf.Tensor:
+        """`train_graph` on one replica's part of the batch, inside `strategy.run`.
+
+        Args:
+            x, y, task: as `train_graph`, this replica's rows.
+            stored: whether the store holds items (known before the call, so that
+                no synchronising call sits inside a tf.cond).
+
+        Returns:
+            float32 []: this replica's loss at the first step.
+        """
+        del stored
+        return self.train_graph(x, y, task)
+
+    def _run_replicas(self, x: tf.Tensor, y: tf.Tensor, task: tf.Tensor, stored: bool) -> tf.Tensor:
+        """The global batch split over the replicas in order; the mean of their losses."""
+        strategy = self.strategy
+        assert strategy is not None  # only compiled for a strategy
+
+        def replica(x: tf.Tensor, y: tf.Tensor, task: tf.Tensor) -> tf.Tensor:
+            context = tf.distribute.get_replica_context()
+            index = tf.cast(context.replica_id_in_sync_group, tf.int32)
+            size = tf.shape(x)[0] // context.num_replicas_in_sync
+            rows = slice(index * size, (index + 1) * size)
+            return self.replica_graph(x[rows], y[rows], task, stored)
+
+        losses = strategy.run(replica, args=(x, y, task))
+        return strategy.reduce(tf.distribute.ReduceOp.MEAN, losses, axis=None)
 
     def _predict_graph(self, x: tf.Tensor, task: tf.Tensor) -> tf.Tensor:
         """int32 [B]: the task-masked argmax for x float32 [B, *input_shape]."""
@@ -250,7 +297,17 @@ class Learner(tf.Module):
         Returns:
             The model's loss at the first step.
         """
-        return float(self._train(x, np.asarray(y, np.int32), np.int32(task)))
+        labels, task_id = np.asarray(y, np.int32), np.int32(task)
+        if self.strategy is None:
+            return float(self._train(x, labels, task_id))
+        replicas_in_sync = self.strategy.num_replicas_in_sync
+        if len(labels) % replicas_in_sync:
+            raise ValueError(
+                f"Expected a batch that the {replicas_in_sync} replicas share equally. "
+                f"Received: a batch of {len(labels)}"
+            )
+        stored = self.store is not None and int(self.store.size()) > 0
+        return float(self._replicated[stored](x, labels, task_id))
 
     def end_task(self, task: int, x_train: np.ndarray, y_train: np.ndarray) -> None:
         """Called after the last batch of `task` with that task's training data."""

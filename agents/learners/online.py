@@ -21,3 +21,4 @@ class OnlineLearner(Learner):
     """Plain sequential fine-tuning on each incoming batch."""
 
     config_class = OnlineConfig
+    supports_strategy = True

@@ -60,6 +60,7 @@ class ReplayLearner(Learner):
     config: ReplayConfig
     store: EpisodicStore
     needs_store = True
+    supports_strategy = True
 
     def train_graph(self, x: tf.Tensor, y: tf.Tensor, task: tf.Tensor) -> tf.Tensor:
         """Recall and stabilise, k model steps on new + recalled, observe (graph).
@@ -95,3 +96,35 @@ class ReplayLearner(Learner):
         with tf.control_dependencies([last]):
             store.observe(x, y, task)
         return tf.identity(loss)
+
+    def replica_graph(self, x: tf.Tensor, y: tf.Tensor, task: tf.Tensor, stored: bool) -> tf.Tensor:
+        """`train_graph` on one replica's rows, the store's state known: no tf.cond.
+
+        Each replica recalls its share of `replay_batch_size`; the memory draws
+        every replica's share at once, so the step is the one-device step on the
+        global batch. An empty store stabilises on x alone, as `train_graph` does.
+        """
+        store = self.store
+        context = tf.distribute.get_replica_context()
+        size = self.config.replay_batch_size // context.num_replicas_in_sync
+        tasks = tf.fill(tf.shape(y), task)
+        if not stored:
+            store.stabilize(x, [x[:0]] * max(1, store.stabilize_batches))  # x alone
+            loss = self.model_step(x, y, tasks)
+            for _ in range(self.config.steps_per_batch - 1):
+                self.model_step(x, y, tasks)
+            store.observe(x, y, task)
+            return loss
+
+        def replayed_step(x_hat: tf.Tensor, y_hat: tf.Tensor, tasks_hat: tf.Tensor) -> tf.Tensor:
+            return self.model_step(
+                tf.concat([x, x_hat], 0), tf.concat([y, y_hat], 0), tf.concat([tasks, tasks_hat], 0)
+            )
+
+        recalled = [store.recall(size) for _ in range(max(1, store.stabilize_batches))]
+        store.stabilize(x, [r[0] for r in recalled])
+        loss = replayed_step(*recalled[0])
+        for _ in range(self.config.steps_per_batch - 1):
+            replayed_step(*store.recall(size))
+        store.observe(x, y, task)
+        return loss

@@ -40,6 +40,7 @@ class RecollectionStore(tf.Module):
     """
 
     config_class: ClassVar[type] = RecollectionStoreConfig
+    supports_strategy: ClassVar[bool] = True  # the memory runs inside strategy.run
     keeps_codes: ClassVar[bool] = True
 
     @classmethod

@@ -1,0 +1,86 @@
+"""Which `tf.distribute` strategy a run trains under, by name, and its checks.
+
+Where this sits: `runners/continual.py` takes `--strategy` (and `--cpu_devices`,
+which splits the CPU into logical devices before TensorFlow starts);
+`agents.continual` builds the strategy once per run (`make`) and builds each
+seed's model, optimizer and store under its scope. The memory's side of this is
+`recollect/replicas.py`.
+
+```
+default       one device: no strategy (TensorFlow's default), results as always
+mirrored      MirroredStrategy over every GPU, else over every logical CPU device
+multi_worker  MultiWorkerMirroredStrategy: the workers and this one's role from TF_CONFIG
+global batch  split in replica order: replica i trains on rows [i*B/n, (i+1)*B/n)
+```
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import tensorflow as tf
+
+STRATEGIES = ("default", "mirrored", "multi_worker")
+
+
+def split_cpu(count: int) -> None:
+    """Splits the host CPU into `count` logical devices (before TensorFlow starts).
+
+    Raises:
+        ValueError: count < 1, or TensorFlow already initialised its devices.
+    """
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise ValueError(f"Expected --cpu_devices an int >= 1. Received: {count!r}")
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    try:
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(count)]
+        )
+    except RuntimeError as error:
+        raise ValueError(
+            f"Expected --cpu_devices set before TensorFlow starts. Received: {error}"
+        ) from error
+
+
+def make(name: str) -> tf.distribute.Strategy | None:
+    """The strategy `name` names (`STRATEGIES`); None for default (one device).
+
+    Raises:
+        ValueError: an unknown name.
+    """
+    if name == "default":
+        return None
+    if name == "mirrored":
+        gpus = tf.config.list_logical_devices("GPU")
+        devices = gpus or tf.config.list_logical_devices("CPU")
+        return tf.distribute.MirroredStrategy([device.name for device in devices])
+    if name == "multi_worker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    raise ValueError(f"Expected --strategy among {list(STRATEGIES)}. Received: {name!r}")
+
+
+def scope(strategy: tf.distribute.Strategy | None) -> contextlib.AbstractContextManager:
+    """The strategy's scope, where a run builds its variables (nothing for None)."""
+    return contextlib.nullcontext() if strategy is None else strategy.scope()
+
+
+def check_divisible(strategy: tf.distribute.Strategy | None, sizes: dict[str, int]) -> None:
+    """Refuses batch sizes that the replicas cannot share equally.
+
+    Args:
+        strategy: the run's strategy.
+        sizes: flag name -> its value (each split over the replicas).
+
+    Raises:
+        ValueError: naming the first flag whose value is not a multiple of the
+            number of replicas.
+    """
+    if strategy is None:
+        return
+    replicas = strategy.num_replicas_in_sync
+    for name, value in sizes.items():
+        if value % replicas:
+            raise ValueError(
+                f"Expected --{name} a multiple of the {replicas} replicas of "
+                f"{type(strategy).__name__}. Received: {name}={value}"
+            )
