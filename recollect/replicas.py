@@ -8,12 +8,13 @@ take the paths below instead of their single-device ones. Without a strategy
 ```
 built under strategy.scope():  codec weights, Adam slots, buffer rows, counters,
                                seeds: MirroredVariables, one copy per replica
-observe  (replica i, B_i items)  encode + pack locally
-         merge_call -> cross-replica: concat every replica's items in replica order,
-         one write (policy rows, one scatter per field, every copy) -> rows[sum B_i]
-         replica i gets rows[offset_i : offset_i + B_i]
-recall   (replica i, n_i)        merge_call -> one draw of sum n_i rows (same task)
-         replica i reads its rows from its own copy and decodes them locally
+observe  (replica i, B_i items)  encode + pack locally; all_gather every replica's
+         items in replica order (across workers too); merge_call -> each worker
+         writes them once (policy rows, one scatter per field, its copies)
+         -> rows[sum B_i]; replica i gets rows[offset_i : offset_i + B_i]
+recall   (replica i, n_i)        all_gather the n_i; merge_call -> one draw of sum n_i
+         rows (the same on every worker: the seeds are mirrored); replica i reads
+         its rows from its own copy and decodes them locally
 stabilize                        loss scaled by B_i / sum B_j, gradients summed by
                                  the optimizer's all-reduce; the decoder's weights
                                  put back (decoder_steps) in a merge_call
@@ -90,6 +91,13 @@ def _own_part(
     return joined[offset : offset + sizes[replica]]
 
 
+def _all_gather(context: tf.distribute.ReplicaContext, value: tf.Tensor) -> tf.Tensor:
+    """Every replica's value joined along axis 0; small integers travel as int32."""
+    if value.dtype in (tf.float16, tf.float32, tf.float64, tf.int32, tf.int64):
+        return context.all_gather(value, axis=0)
+    return tf.cast(context.all_gather(tf.cast(value, tf.int32), axis=0), value.dtype)
+
+
 def _local(strategy: tf.distribute.Strategy, value: Any) -> list[tf.Tensor]:
     return list(strategy.experimental_local_results(value))
 
@@ -109,14 +117,15 @@ def write(
     Returns:
         int64 [B_i]: the row each of this replica's items went to (-1: dropped).
     """
+    # Every replica's items, in replica order, on every replica (across workers too);
+    # then each worker writes them once into its copies.
+    sizes = context.all_gather(tf.shape(next(iter(stored.values())))[:1], axis=0)
+    gathered = {name: _all_gather(context, value) for name, value in stored.items()}
 
-    def merge(strategy: tf.distribute.Strategy, items: Mapping[str, Any]) -> tuple:
-        local = {name: _local(strategy, value) for name, value in items.items()}
-        first = next(iter(local.values()))
-        sizes = tf.stack([tf.shape(part)[0] for part in first])
-        return write_all({name: tf.concat(parts, 0) for name, parts in local.items()}), sizes
+    def merge(strategy: tf.distribute.Strategy, items: Mapping[str, Any]) -> tf.Tensor:
+        return write_all({name: _local(strategy, value)[0] for name, value in items.items()})
 
-    rows, sizes = context.merge_call(merge, args=(dict(stored),))
+    rows = context.merge_call(merge, args=(gathered,))
     return _own_part(context, rows, sizes)
 
 
@@ -137,19 +146,18 @@ def draw_rows(
     Returns:
         int64 [n]: this replica's rows.
     """
+    counts = context.all_gather(tf.reshape(n, [1]), axis=0)
+    tasks = context.all_gather(tf.reshape(task, [1]), axis=0)
+    same_task = tf.debugging.assert_equal(
+        tasks, tf.fill(tf.shape(tasks), tasks[0]), message="recall: every replica's task alike"
+    )
+    with tf.control_dependencies([same_task]):
+        total = tf.reduce_sum(counts)
 
-    def merge(strategy: tf.distribute.Strategy, counts: Any, tasks: Any) -> tuple:
-        counts_list, tasks_list = _local(strategy, counts), _local(strategy, tasks)
-        same_task = [
-            tf.debugging.assert_equal(
-                t, tasks_list[0], message="recall under a strategy: every replica's task alike"
-            )
-            for t in tasks_list[1:]
-        ]
-        with tf.control_dependencies(same_task):
-            return draw(tf.add_n(counts_list), tasks_list[0]), tf.stack(counts_list)
+    def merge(strategy: tf.distribute.Strategy, total: Any, task: Any) -> tf.Tensor:
+        return draw(_local(strategy, total)[0], _local(strategy, task)[0])
 
-    rows, counts = context.merge_call(merge, args=(n, task))
+    rows = context.merge_call(merge, args=(total, tasks[0]))
     return _own_part(context, rows, counts)
 
 
