@@ -17,6 +17,8 @@ global batch  split in replica order: replica i trains on rows [i*B/n, (i+1)*B/n
 from __future__ import annotations
 
 import contextlib
+import json
+import os
 
 import tensorflow as tf
 
@@ -42,14 +44,26 @@ def split_cpu(count: int) -> None:
         ) from error
 
 
+_MADE: dict[str, tf.distribute.Strategy] = {}
+
+
 def make(name: str) -> tf.distribute.Strategy | None:
-    """The strategy `name` names (`STRATEGIES`); None for default (one device).
+    """The strategy `name` names (`STRATEGIES`), made once per process; None for default.
+
+    A runner makes it first, before anything else runs in TensorFlow (multi_worker
+    must be made at program start), and a run then gets the same object.
 
     Raises:
         ValueError: an unknown name.
     """
     if name == "default":
         return None
+    if name not in _MADE:
+        _MADE[name] = _build(name)
+    return _MADE[name]
+
+
+def _build(name: str) -> tf.distribute.Strategy:
     if name == "mirrored":
         gpus = tf.config.list_logical_devices("GPU")
         devices = gpus or tf.config.list_logical_devices("CPU")
@@ -57,6 +71,28 @@ def make(name: str) -> tf.distribute.Strategy | None:
     if name == "multi_worker":
         return tf.distribute.MultiWorkerMirroredStrategy()
     raise ValueError(f"Expected --strategy among {list(STRATEGIES)}. Received: {name!r}")
+
+
+def worker_workdir(workdir: str, name: str) -> str:
+    """This worker's own directory under workdir for multi_worker (worker_<i>), else workdir.
+
+    Every worker keeps its own checkpoints and results (they are the same: the
+    weights and the buffer are mirrored), so the same command runs on every worker.
+
+    Raises:
+        ValueError: multi_worker without a TF_CONFIG naming this worker's task.
+    """
+    if name != "multi_worker":
+        return workdir
+    try:
+        task = json.loads(os.environ.get("TF_CONFIG", ""))["task"]
+        return os.path.join(workdir, f"{task['type']}_{int(task['index'])}")
+    except (ValueError, KeyError, TypeError) as error:
+        raise ValueError(
+            "Expected TF_CONFIG with the cluster and this worker's task ({'cluster': "
+            "{'worker': [host:port, ...]}, 'task': {'type': 'worker', 'index': i}}) for "
+            f"--strategy=multi_worker. Received: {os.environ.get('TF_CONFIG')!r}"
+        ) from error
 
 
 def scope(strategy: tf.distribute.Strategy | None) -> contextlib.AbstractContextManager:

@@ -98,8 +98,16 @@ class IndexBuffer(keras.layers.Layer):
         self.build()
 
     def build(self, input_shape: tuple[int | None, ...] | None = None) -> None:
-        """Makes every variable once, zero-filled (called by `__init__`)."""
+        """Makes every variable once, zero-filled (called by `__init__`).
+
+        Under a tf.distribute strategy's scope they are still plain variables on
+        this host, one buffer per worker (`replicas.host_local`).
+        """
         del input_shape
+        replicas.host_local(self._make_variables)
+        self.built = True
+
+    def _make_variables(self) -> None:
         with tf.device(self.device) if self.device else contextlib.nullcontext():
             # Each variable is a direct attribute so that tf.train.Checkpoint tracks it.
             for name, spec in self.fields.items():
@@ -128,7 +136,6 @@ class IndexBuffer(keras.layers.Layer):
                 )
                 setattr(self, f"policy_{name}", variable)
                 self._policy_state_names.append(name)
-        self.built = True
 
     @property
     def variables_by_field(self) -> dict[str, keras.Variable]:

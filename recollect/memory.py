@@ -208,7 +208,7 @@ class RecollectionMemory(MemoryCheckpoints, keras.Model):
             ValueError: on any malformed input, before anything is written (in a
                 `tf.function`: shapes when traced, values by assertions when run).
         """
-        replicas.check_scope(self.buffer.num_seen)
+        replicas.check_scope(self.codec.noise_seed)
         if graph_checks.in_graph():
             return memory_graph.observe(self._parts(), items)
         checked, stored = memory_layout.check_observe_items(
@@ -262,7 +262,7 @@ class RecollectionMemory(MemoryCheckpoints, keras.Model):
         Raises:
             ValueError: as `recall` (in a `tf.function`: assertions when run).
         """
-        replicas.check_scope(self.buffer.num_seen)
+        replicas.check_scope(self.codec.noise_seed)
         if graph_checks.in_graph():
             task_spec = self.side_fields.get("task")
             num_tasks = None if task_spec is None else task_spec.num_values or 2**31 - 1
@@ -286,7 +286,7 @@ class RecollectionMemory(MemoryCheckpoints, keras.Model):
         Raises:
             ValueError: a row outside [0, capacity) or never written (in a graph: an assertion).
         """
-        replicas.check_scope(self.buffer.num_seen)
+        replicas.check_scope(self.codec.noise_seed)
         if graph_checks.in_graph():
             checked = graph_checks.checked_rows(rows, self.buffer)
             return memory_graph.items_at(self._parts(), checked, decode=True)
@@ -320,7 +320,7 @@ class RecollectionMemory(MemoryCheckpoints, keras.Model):
         Raises:
             ValueError: on malformed inputs, or a strategy the memory was not built under.
         """
-        replicas.check_scope(self.buffer.num_seen)
+        replicas.check_scope(self.codec.noise_seed)
         x_new = self.codec.check_inputs(x_new, "x_new")
         if graph_checks.in_graph():
             return memory_graph.stabilize(

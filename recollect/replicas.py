@@ -6,27 +6,28 @@ take the paths below instead of their single-device ones. Without a strategy
 (or under the default one) none of this runs, and results are as before bit for bit.
 
 ```
-built under strategy.scope():  codec weights, Adam slots, buffer rows, counters,
-                               seeds: MirroredVariables, one copy per replica
+built under strategy.scope():  codec weights, Adam slots: MirroredVariables, one copy
+                               per replica; the buffer (rows, counters, seed): plain
+                               variables on the host, one buffer per worker (host_local)
 observe  (replica i, B_i items)  encode + pack locally; all_gather every replica's
          items in replica order (across workers too); merge_call -> each worker
-         writes them once (policy rows, one scatter per field, its copies)
+         writes them once into its buffer (policy rows, one scatter per field)
          -> rows[sum B_i]; replica i gets rows[offset_i : offset_i + B_i]
 recall   (replica i, n_i)        all_gather the n_i; merge_call -> one draw of sum n_i
-         rows (the same on every worker: the seeds are mirrored); replica i reads
-         its rows from its own copy and decodes them locally
+         rows (the same on every worker: same writes, same seed); replica i reads
+         its rows from its worker's buffer and decodes them locally
 stabilize                        loss scaled by B_i / sum B_j, gradients summed by
                                  the optimizer's all-reduce; the decoder's weights
                                  put back (decoder_steps) in a merge_call
 ```
 
-Why mirrored and not one shard per replica: a buffer of codes is small (60,000
-MNIST codes of 26 bytes are 1.5 MB), so a copy per replica costs little, reads stay
-local, and the buffer's contents and draws do not depend on the number of
-replicas. Writing the items of all replicas at once, in replica order, is what one
-device does with the global batch: the same rows, the same draws, the same state.
-A checkpoint holds one value per variable, so it restores under any strategy or
-none.
+Why one buffer per worker and not one shard per replica: a buffer of codes is small
+(60,000 MNIST codes of 26 bytes are 1.5 MB), so a copy per worker costs little, its
+contents and draws do not depend on the number of replicas, and writing every
+replica's items at once, in replica order, is what one device does with the global
+batch: the same rows, the same draws, the same state. It stays on the host CPU, as
+on one device (a GPU would hold it for nothing), and a checkpoint of it is the one
+a single device writes, so it restores under any strategy or none.
 
 TensorFlow's MirroredStrategy synchronises replicas with `merge_call`, which it
 refuses inside `tf.cond`, `tf.while_loop` or a nested `tf.function` of the replica
@@ -36,6 +37,7 @@ given to `strategy.run` (the error TensorFlow raises otherwise says the same).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -71,10 +73,37 @@ def check_scope(variable: Any) -> None:
         )
 
 
+def host_local(make: Callable[[], None]) -> None:
+    """Runs make() outside any strategy's scope: the variables it makes are plain ones.
+
+    Strategy scopes are per thread, so make() runs in a thread of its own when a
+    strategy is in scope: the buffer is then one plain copy on each worker's host,
+    written once per worker in cross-replica context and read by its replicas (a
+    mirrored copy per replica would cost a broadcast of uint8 initial values that
+    TensorFlow's collectives cannot send).
+    """
+    if not tf.distribute.has_strategy():
+        make()
+        return
+    failure: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            make()
+        except BaseException as error:  # re-raised in the caller's thread
+            failure.append(error)
+
+    thread = threading.Thread(target=target, name="recollect-host-variables")
+    thread.start()
+    thread.join()
+    if failure:
+        raise failure[0]
+
+
 def scatter(variable: Any, indices: tf.Tensor, updates: tf.Tensor) -> None:
     """`variable[indices] = updates` on every copy of a mirrored variable (or the one)."""
     value = getattr(variable, "value", variable)
-    if tf.distribute.has_strategy() and tf.distribute.in_cross_replica_context():
+    if isinstance(value, tf.distribute.DistributedValues):
         tf.distribute.get_strategy().extended.update(
             value, lambda v, i, u: v.scatter_nd_update(i, u), args=(indices, updates), group=False
         )

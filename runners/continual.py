@@ -194,11 +194,13 @@ def given_flags() -> str:
 def main(argv: list[str]) -> None:
     """Runs the configured continual learner and prints its retention."""
     config, workdir = program.start(argv, _WORKDIR.value, config_from_flags)
-    if _CPU_DEVICES.value:
-        try:
+    try:
+        if _CPU_DEVICES.value:
             strategies.split_cpu(_CPU_DEVICES.value)
-        except ValueError as error:
-            raise app.UsageError(str(error)) from error
+        workdir = strategies.worker_workdir(workdir, config.strategy)
+        strategies.make(config.strategy)  # first: multi_worker must start before any op
+    except ValueError as error:
+        raise app.UsageError(str(error)) from error
 
     def execute() -> str:
         results = continual.run(
