@@ -1,0 +1,118 @@
+"""Distillation runs of one seed each, joined into one table: mean +- std over seeds.
+
+Seeds of `runners.distill` can run as separate processes, each in its own work
+directory (`--seeds=S --workdir=runs/distill/seedS`); this script reads each
+directory's results.json, or, for a seed still running or stopped, the curves its
+progress.json holds so far (a method is shown only where every seed has reached
+the test point), and prints a markdown table of test accuracy (%) per method and
+episode count, the teachers' accuracy, each memory's code shape and distortion,
+and the time the students trained.
+
+Usage (from the repository root):
+    python -m benchmarks.distill_table --workdirs=runs/distill/seed0,runs/distill/seed1 \
+        [--episodes=1000,10000] [--output=table.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import statistics
+from collections.abc import Sequence
+from typing import Any
+
+
+def seed_curves(workdir: str) -> list[dict[str, Any]]:
+    """Per seed of a work directory: its curves, teacher, memories, timings, and episodes."""
+    config_path = os.path.join(workdir, "config.json")
+    with open(config_path) as f:
+        episodes = json.load(f)["episodes"]
+    results_path = os.path.join(workdir, "results.json")
+    if os.path.exists(results_path):
+        with open(results_path) as f:
+            per_seed = json.load(f)["per_seed"]
+        return [{**seed, "episodes": episodes, "finished": True} for seed in per_seed]
+    seeds = []
+    for path in sorted(glob.glob(os.path.join(workdir, "seed_*", "progress.json"))):
+        with open(path) as f:
+            progress = json.load(f)
+        seed = int(os.path.basename(os.path.dirname(path)).removeprefix("seed_"))
+        seeds.append({**progress, "seed": seed, "episodes": episodes, "finished": False})
+    return seeds
+
+
+def _cell(values: Sequence[float]) -> str:
+    mean = 100 * statistics.fmean(values)
+    std = 100 * statistics.pstdev(values) if len(values) > 1 else 0.0
+    return f"{mean:.2f} ± {std:.2f}"
+
+
+def table(seeds: list[dict[str, Any]], shown: Sequence[int]) -> str:
+    """The markdown table: a row per method, a column per shown episode count."""
+    episodes = seeds[0]["episodes"]
+    columns = [episodes.index(e) for e in shown]
+    methods = [m for m in seeds[0]["curves"] if all(m in s["curves"] for s in seeds)]
+    lines = [
+        "| method | " + " | ".join(f"{e:,} episodes" for e in shown) + " |",
+        "|---|" + "---:|" * len(shown),
+    ]
+    for method in methods:
+        cells = []
+        for column in columns:
+            values = [
+                s["curves"][method][column] for s in seeds if len(s["curves"][method]) > column
+            ]
+            cells.append(_cell(values) if len(values) == len(seeds) else "not reached")
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def summary(seeds: list[dict[str, Any]]) -> str:
+    """Teachers, memories (code shape, L1) and student training time, in lines."""
+    teacher = [s["teacher_accuracy"] for s in seeds]
+    each = ", ".join(f"{100 * t:.2f}" for t in teacher)
+    lines = [
+        f"- seeds {[s['seed'] for s in seeds]} (finished: {[s['finished'] for s in seeds]})",
+        f"- teacher test accuracy: {_cell(teacher)} % ({each})",
+    ]
+    for name in seeds[0]["memories"]:
+        memories = [s["memories"][name] for s in seeds if name in s["memories"]]
+        first = memories[0]
+        l1 = ", ".join(f"{m['l1_distortion']:.4f}" for m in memories)
+        lines.append(
+            f"- {name}: {first['num_latents']} x {first['num_categories']} codes, "
+            f"{first['items']} items, codec {first['param_count']:,} parameters, total storage "
+            f"{first['total_storage']:.0f} raw examples; L1 {l1}"
+        )
+    steps = sum(s["steps"] for s in seeds)
+    seconds = sum(s["train_seconds"] for s in seeds)
+    lines.append(
+        f"- student training: {seconds:.0f} s for {steps:,} steps of every method and seed "
+        f"({10_000 * seconds / max(steps, 1):.0f} s per 10,000 episodes on average)"
+    )
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> str:
+    """Prints (and writes with --output) the table and the summary."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--workdirs", required=True, help="comma-separated work directories")
+    parser.add_argument("--episodes", default="1000,10000", help="episode counts to show")
+    parser.add_argument("--output", default=None, help="markdown file to write")
+    args = parser.parse_args(argv)
+    seeds = [s for w in args.workdirs.split(",") for s in seed_curves(w)]
+    if not seeds:
+        raise SystemExit(f"Expected distillation work directories. Received: {args.workdirs}")
+    shown = [int(e) for e in args.episodes.split(",")]
+    text = table(seeds, shown) + "\n\n" + summary(seeds) + "\n"
+    print(text)
+    if args.output:
+        with open(args.output, "w") as f:
+            f.write(text)
+    return text
+
+
+if __name__ == "__main__":
+    main()
