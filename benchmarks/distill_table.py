@@ -8,9 +8,12 @@ the test point), and prints a markdown table of test accuracy (%) per method and
 episode count, the teachers' accuracy, each memory's code shape and distortion,
 and the time the students trained.
 
+With --png it also draws the learning curves (mean +- std over seeds, one panel
+per student, `agents.distill.plotting`) of the methods every seed has finished.
+
 Usage (from the repository root):
     python -m benchmarks.distill_table --workdirs=runs/distill/seed0,runs/distill/seed1 \
-        [--episodes=1000,10000] [--output=table.md]
+        [--episodes=1000,10000] [--output=table.md] [--png=curves.png] [--methods=a,b]
 """
 
 from __future__ import annotations
@@ -95,12 +98,40 @@ def summary(seeds: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def curves_results(seeds: list[dict[str, Any]], methods: Sequence[str] | None) -> dict:
+    """A results dict (`agents.distill.results.aggregate`'s shape) of the finished curves."""
+    episodes = seeds[0]["episodes"]
+    complete = [
+        m
+        for m in seeds[0]["curves"]
+        if all(len(s["curves"].get(m, [])) == len(episodes) for s in seeds)
+        and (not methods or m in methods)
+    ]
+    curves = {}
+    for method in complete:
+        points = list(zip(*(s["curves"][method] for s in seeds), strict=True))
+        curves[method] = {
+            "mean": [statistics.fmean(p) for p in points],
+            "std": [statistics.pstdev(p) for p in points],
+        }
+    return {
+        "episodes": episodes,
+        "methods": complete,
+        "curves": curves,
+        "students": sorted({m.split("/")[0] for m in complete}),
+        "teacher_accuracy": {"mean": statistics.fmean(s["teacher_accuracy"] for s in seeds)},
+        "seeds": [s["seed"] for s in seeds],
+    }
+
+
 def main(argv: Sequence[str] | None = None) -> str:
     """Prints (and writes with --output) the table and the summary."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--workdirs", required=True, help="comma-separated work directories")
     parser.add_argument("--episodes", default="1000,10000", help="episode counts to show")
     parser.add_argument("--output", default=None, help="markdown file to write")
+    parser.add_argument("--png", default=None, help="learning-curve figure to write")
+    parser.add_argument("--methods", default="", help="methods to draw (default: all)")
     args = parser.parse_args(argv)
     seeds = [s for w in args.workdirs.split(",") for s in seed_curves(w)]
     if not seeds:
@@ -111,6 +142,12 @@ def main(argv: Sequence[str] | None = None) -> str:
     if args.output:
         with open(args.output, "w") as f:
             f.write(text)
+    if args.png:
+        from agents.distill.plotting import plot_distill
+
+        chosen = [m for m in args.methods.split(",") if m]
+        plot_distill([curves_results(seeds, chosen)], ["seeds"], args.png)
+        print(f"Wrote {args.png}")
     return text
 
 
