@@ -93,12 +93,14 @@ def build_learner(
             policy=learner_class.write_policy(num_tasks=num_tasks, capacity=plan.capacity),
             seed=seed,
         )
+    # Only learners that train replicated take a strategy (the config refused the others).
+    replicated = {} if strategy is None else {"strategy": strategy}
     return learner_class(
         model,
         config=config.learner_config,
         store=store,
         task_masks=task_masks(config, stream),
-        strategy=strategy,
+        **replicated,
     )
 
 
