@@ -22,9 +22,11 @@ import argparse
 import glob
 import json
 import os
-import statistics
 from collections.abc import Sequence
 from typing import Any
+
+from agents.distill.results import curve_summary
+from agents.experiment import mean_std
 
 
 def seed_curves(workdir: str) -> list[dict[str, Any]]:
@@ -47,9 +49,8 @@ def seed_curves(workdir: str) -> list[dict[str, Any]]:
 
 
 def _cell(values: Sequence[float]) -> str:
-    mean = 100 * statistics.fmean(values)
-    std = 100 * statistics.pstdev(values) if len(values) > 1 else 0.0
-    return f"{mean:.2f} ± {std:.2f}"
+    summary = mean_std(values)
+    return f"{100 * summary['mean']:.2f} ± {100 * summary['std']:.2f}"
 
 
 def table(seeds: list[dict[str, Any]], shown: Sequence[int]) -> str:
@@ -107,19 +108,12 @@ def curves_results(seeds: list[dict[str, Any]], methods: Sequence[str] | None) -
         if all(len(s["curves"].get(m, [])) == len(episodes) for s in seeds)
         and (not methods or m in methods)
     ]
-    curves = {}
-    for method in complete:
-        points = list(zip(*(s["curves"][method] for s in seeds), strict=True))
-        curves[method] = {
-            "mean": [statistics.fmean(p) for p in points],
-            "std": [statistics.pstdev(p) for p in points],
-        }
     return {
         "episodes": episodes,
         "methods": complete,
-        "curves": curves,
+        "curves": {m: curve_summary([s["curves"][m] for s in seeds]) for m in complete},
         "students": sorted({m.split("/")[0] for m in complete}),
-        "teacher_accuracy": {"mean": statistics.fmean(s["teacher_accuracy"] for s in seeds)},
+        "teacher_accuracy": mean_std([s["teacher_accuracy"] for s in seeds]),
         "seeds": [s["seed"] for s in seeds],
     }
 

@@ -190,10 +190,8 @@ def draw_rows(
     return _own_part(context, rows, counts)
 
 
-def loss_weight(context: tf.distribute.ReplicaContext | None, batch: tf.Tensor) -> tf.Tensor:
+def loss_weight(context: tf.distribute.ReplicaContext, batch: tf.Tensor) -> tf.Tensor:
     """float32 []: B_i / sum B_j, so that summed gradients are those of the global mean."""
-    if context is None:
-        return tf.constant(1.0)
     local = tf.cast(batch, tf.float32)
     return local / context.all_reduce(tf.distribute.ReduceOp.SUM, local)
 

@@ -107,9 +107,9 @@ class ContinualExperiment:
         self.strategy = strategies.make(self.config.strategy)
         sizes = {"batch_size": self.config.batch_size}
         replay = getattr(self.config.learner_config, "replay_batch_size", None)
-        strategies.check_divisible(
-            self.strategy, sizes | ({} if replay is None else {"replay_batch_size": replay})
-        )
+        if replay is not None:
+            sizes["replay_batch_size"] = replay
+        strategies.check_divisible(self.strategy, sizes)
         tf.config.experimental.enable_op_determinism()
 
     def loaded_stream(self) -> datasets.TaskStream:

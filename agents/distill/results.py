@@ -44,19 +44,18 @@ def seed_result(seed: int, progress: DistillProgress) -> dict[str, Any]:
     }
 
 
+def curve_summary(per_seed: list[list[float]]) -> dict[str, list]:
+    """{"mean": [...], "std": [...]} per test point of one method's curves, one per seed."""
+    summaries = [mean_std(list(values)) for values in zip(*per_seed, strict=True)]
+    return {"mean": [s["mean"] for s in summaries], "std": [s["std"] for s in summaries]}
+
+
 def aggregate(
     config: DistillConfig, per_seed: list[dict[str, Any]], data: Mapping[str, Any]
 ) -> dict[str, Any]:
     """Mean +- std over seeds per method and test point, and what the run was."""
     names = [method.name for method in config.methods()]
-    curves = {}
-    for name in names:
-        points = zip(*(seed["curves"][name] for seed in per_seed), strict=True)
-        summaries = [mean_std(list(values)) for values in points]
-        curves[name] = {
-            "mean": [s["mean"] for s in summaries],
-            "std": [s["std"] for s in summaries],
-        }
+    curves = {name: curve_summary([seed["curves"][name] for seed in per_seed]) for name in names}
     return {
         "episodes": list(config.episodes),
         "methods": names,

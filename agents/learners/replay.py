@@ -24,7 +24,7 @@ import dataclasses
 import tensorflow as tf
 
 from agents.learners.base import Learner, LearnerConfig, check_count
-from agents.stores import EpisodicStore
+from agents.stores import EpisodicStore, StoreItems
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,15 +71,8 @@ class ReplayLearner(Learner):
         store, size = self.store, self.config.replay_batch_size
         tasks = tf.fill(tf.shape(y), task)
 
-        def replayed_step(x_hat: tf.Tensor, y_hat: tf.Tensor, tasks_hat: tf.Tensor) -> tf.Tensor:
-            return self.model_step(
-                tf.concat([x, x_hat], 0), tf.concat([y, y_hat], 0), tf.concat([tasks, tasks_hat], 0)
-            )
-
         def replayed() -> tf.Tensor:
-            recalled = [store.recall(size) for _ in range(max(1, store.stabilize_batches))]
-            store.stabilize(x, [r[0] for r in recalled])  # the first batch serves both
-            return replayed_step(*recalled[0])
+            return self._stabilized_step(x, y, tasks, size)
 
         def alone() -> tf.Tensor:
             store.stabilize(x, None)
@@ -90,7 +83,7 @@ class ReplayLearner(Learner):
             with tf.control_dependencies([last]):
                 last = tf.cond(
                     store.size() > 0,
-                    lambda: replayed_step(*store.recall(size)),
+                    lambda: self._replayed_step(x, y, tasks, store.recall(size)),
                     lambda: self.model_step(x, y, tasks),
                 )
         with tf.control_dependencies([last]):
@@ -115,16 +108,26 @@ class ReplayLearner(Learner):
                 self.model_step(x, y, tasks)
             store.observe(x, y, task)
             return loss
-
-        def replayed_step(x_hat: tf.Tensor, y_hat: tf.Tensor, tasks_hat: tf.Tensor) -> tf.Tensor:
-            return self.model_step(
-                tf.concat([x, x_hat], 0), tf.concat([y, y_hat], 0), tf.concat([tasks, tasks_hat], 0)
-            )
-
-        recalled = [store.recall(size) for _ in range(max(1, store.stabilize_batches))]
-        store.stabilize(x, [r[0] for r in recalled])
-        loss = replayed_step(*recalled[0])
+        loss = self._stabilized_step(x, y, tasks, size)
         for _ in range(self.config.steps_per_batch - 1):
-            replayed_step(*store.recall(size))
+            self._replayed_step(x, y, tasks, store.recall(size))
         store.observe(x, y, task)
         return loss
+
+    def _stabilized_step(
+        self, x: tf.Tensor, y: tf.Tensor, tasks: tf.Tensor, size: int
+    ) -> tf.Tensor:
+        """Recalls max(1, N) batches, stabilises on x with them, steps on x ++ the first."""
+        store = self.store
+        recalled = [store.recall(size) for _ in range(max(1, store.stabilize_batches))]
+        store.stabilize(x, [r[0] for r in recalled])  # the first batch serves both
+        return self._replayed_step(x, y, tasks, recalled[0])
+
+    def _replayed_step(
+        self, x: tf.Tensor, y: tf.Tensor, tasks: tf.Tensor, recalled: StoreItems
+    ) -> tf.Tensor:
+        """One model step on the incoming batch joined with a recalled one."""
+        x_hat, y_hat, tasks_hat = recalled
+        return self.model_step(
+            tf.concat([x, x_hat], 0), tf.concat([y, y_hat], 0), tf.concat([tasks, tasks_hat], 0)
+        )

@@ -1,16 +1,12 @@
 """Strategy names, the runs that may use one, and the checks made before any training."""
 
-import os
-import subprocess
-import sys
 import types
 
 import pytest
 
 from agents import strategies
 from agents.continual import ContinualConfig
-
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from tests.distribute import run_python
 
 
 @pytest.mark.parametrize(
@@ -60,14 +56,6 @@ def test_importing_the_library_and_the_runner_leaves_tensorflow_unstarted():
         "tf.config.set_logical_device_configuration(cpu, two)\n"
         "print(len(tf.config.list_logical_devices('CPU')))\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=REPO,
-        env={**os.environ, "PYTHONPATH": REPO, "TF_CPP_MIN_LOG_LEVEL": "3"},
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    result = run_python("-c", code)
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip().splitlines()[-1] == "2"

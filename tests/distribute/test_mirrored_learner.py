@@ -1,28 +1,17 @@
 """Replay with recollections under MirroredStrategy (two logical CPUs) against one device."""
 
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from tests.distribute import run_python
 
 
 @pytest.fixture(scope="module")
 def compared(tmp_path_factory):
     output = tmp_path_factory.mktemp("learner") / "out.json"
-    result = subprocess.run(
-        [sys.executable, "-m", "tests.distribute.mirrored_learner", str(output)],
-        cwd=REPO,
-        env={**os.environ, "PYTHONPATH": REPO, "TF_CPP_MIN_LOG_LEVEL": "3"},
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    result = run_python("-m", "tests.distribute.mirrored_learner", str(output))
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(output.read_text())
 

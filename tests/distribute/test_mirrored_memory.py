@@ -6,31 +6,18 @@ checks what it wrote. The scope errors run here, on a one-device strategy.
 """
 
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from recollect import DiscreteAutoencoder, RecollectionMemory
-
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-TIMEOUT_S = 300
+from tests.distribute import run_python
 
 
 def run_case(tmp_path, mode):
     output = tmp_path / f"{mode}.json"
-    result = subprocess.run(
-        [sys.executable, "-m", "tests.distribute.mirrored_memory", str(output), mode],
-        cwd=REPO,
-        env={**os.environ, "PYTHONPATH": REPO, "TF_CPP_MIN_LOG_LEVEL": "3"},
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT_S,
-        check=False,
-    )
+    result = run_python("-m", "tests.distribute.mirrored_memory", str(output), mode)
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(output.read_text())
 

@@ -1,16 +1,12 @@
 """A continual run under --strategy=mirrored: same results resumed, close to one device."""
 
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 from tests.datasets import fakes
-
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from tests.distribute import run_python
 
 
 @pytest.fixture(scope="module")
@@ -20,22 +16,10 @@ def data_dir(tmp_path_factory):
     return str(root)
 
 
-def run_module(*args, timeout=300):
-    return subprocess.run(
-        [sys.executable, "-m", *args],
-        cwd=REPO,
-        env={**os.environ, "PYTHONPATH": REPO, "TF_CPP_MIN_LOG_LEVEL": "3"},
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory, data_dir):
     out = tmp_path_factory.mktemp("runs")
-    result = run_module("tests.distribute.mirrored_run", data_dir, str(out))
+    result = run_python("-m", "tests.distribute.mirrored_run", data_dir, str(out))
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads((out / "out.json").read_text())
 
@@ -56,7 +40,8 @@ def test_a_mirrored_run_matches_the_run_on_one_device(runs):
 
 def test_the_runner_refuses_a_batch_the_replicas_cannot_share(tmp_path, data_dir):
     workdir = tmp_path / "run"
-    result = run_module(
+    result = run_python(
+        "-m",
         "runners.continual",
         "--stream=mnist_rotations",
         "--num_tasks=2",

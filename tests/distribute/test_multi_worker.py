@@ -13,8 +13,8 @@ import time
 import pytest
 
 from tests.datasets import fakes
+from tests.distribute import REPO, python_env
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TIMEOUT_S = 420
 RUN_FLAGS = (
     "--stream=mnist_rotations",
@@ -56,7 +56,7 @@ def start_workers(workdir, data_dir, *extra):
     workers = []
     for index in range(2):
         config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
-        env = {**os.environ, "PYTHONPATH": REPO, "TF_CPP_MIN_LOG_LEVEL": "3", "TF_CONFIG": config}
+        env = python_env(TF_CONFIG=config)
         command = [sys.executable, "-m", "runners.continual", *RUN_FLAGS, *extra]
         command += [
             f"--data_dir={data_dir}",
