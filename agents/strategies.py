@@ -1,16 +1,18 @@
 """Which `tf.distribute` strategy a run trains under, by name, and its checks.
 
-Where this sits: `runners/continual.py` takes `--strategy` (and `--cpu_devices`,
-which splits the CPU into logical devices before TensorFlow starts);
-`agents.continual` builds the strategy once per run (`make`) and builds each
-seed's model, optimizer and store under its scope. The memory's side of this is
-`recollect/replicas.py`.
+Where this sits: `runners/continual.py` and `runners/lifelong.py` take `--strategy`
+(and `--cpu_devices`, which splits the CPU into logical devices before TensorFlow
+starts) and call `start`; `agents.continual` builds the strategy once per run
+(`make`) and builds each seed's model, optimizer and store under its scope, and
+`agents.lifelong` replicates the DQN learner's step (`agents.lifelong.dqn`). The
+memory's side of this is `recollect/replicas.py`.
 
 ```
 default       one device: no strategy (TensorFlow's default), results as always
 mirrored      MirroredStrategy over every GPU, else over every logical CPU device
 multi_worker  MultiWorkerMirroredStrategy: the workers and this one's role from TF_CONFIG
 global batch  split in replica order: replica i trains on rows [i*B/n, (i+1)*B/n)
+              (the lifelong learner interleaves: rows i, i+n, ...)
 ```
 """
 
@@ -23,6 +25,10 @@ import os
 import tensorflow as tf
 
 STRATEGIES = ("default", "mirrored", "multi_worker")
+CPU_DEVICES_HELP = (
+    "Split the CPU into this many logical devices before TensorFlow starts (0: leave it "
+    "whole), e.g. to run --strategy=mirrored over two replicas on a machine without GPUs."
+)
 
 
 def split_cpu(count: int) -> None:
@@ -93,6 +99,27 @@ def worker_workdir(workdir: str, name: str) -> str:
             "{'worker': [host:port, ...]}, 'task': {'type': 'worker', 'index': i}}) for "
             f"--strategy=multi_worker. Received: {os.environ.get('TF_CONFIG')!r}"
         ) from error
+
+
+def start(name: str, cpu_devices: int, workdir: str) -> str:
+    """A runner's first step: splits the CPU, makes the strategy; returns its workdir.
+
+    Args:
+        name: --strategy (`STRATEGIES`).
+        cpu_devices: --cpu_devices, logical CPU devices to make (0: leave the CPU whole).
+        workdir: --workdir.
+
+    Returns:
+        The directory this process writes (`worker_workdir`).
+
+    Raises:
+        ValueError: as `split_cpu`, `worker_workdir` or `make`.
+    """
+    if cpu_devices:
+        split_cpu(cpu_devices)
+    workdir = worker_workdir(workdir, name)
+    make(name)  # first: multi_worker must start before any op
+    return workdir
 
 
 def scope(strategy: tf.distribute.Strategy | None) -> contextlib.AbstractContextManager:

@@ -103,8 +103,7 @@ _STRATEGY = flags.DEFINE_enum(
 _CPU_DEVICES = flags.DEFINE_integer(
     "cpu_devices",
     0,
-    "Split the CPU into this many logical devices before TensorFlow starts (0: leave it "
-    "whole), e.g. to run --strategy=mirrored over two replicas on a machine without GPUs.",
+    strategies.CPU_DEVICES_HELP,
 )
 
 _LEARNER_FIELDS = {n: config_flags.dataclass_fields(c.config_class) for n, c in LEARNERS.items()}
@@ -195,10 +194,7 @@ def main(argv: list[str]) -> None:
     """Runs the configured continual learner and prints its retention."""
     config, workdir = program.start(argv, _WORKDIR.value, config_from_flags)
     try:
-        if _CPU_DEVICES.value:
-            strategies.split_cpu(_CPU_DEVICES.value)
-        workdir = strategies.worker_workdir(workdir, config.strategy)
-        strategies.make(config.strategy)  # first: multi_worker must start before any op
+        workdir = strategies.start(config.strategy, _CPU_DEVICES.value, workdir)
     except ValueError as error:
         raise app.UsageError(str(error)) from error
 

@@ -7,6 +7,10 @@
     python -m runners.lifelong --flagfile=runners/configs/minatar_cycle.flags
         --mode=references --workdir=runs/minatar_ref      # single-game agents
 
+    python -m runners.lifelong --flagfile=runners/configs/minatar_pair.flags
+        --strategy=mirrored [--cpu_devices=2] --workdir=runs/pair_mirrored
+        # the learner's step over every GPU (or 2 logical CPU devices)
+
 Writes WORKDIR/results.json (return matrices, normalised returns and BWT when
 --references is given, mean +- std over seeds, bytes and bits per frame, speed),
 WORKDIR/flags.txt, per-seed CSV return matrices and TensorBoard logs. Ctrl-C or
@@ -22,9 +26,9 @@ import json
 import os
 from typing import Any
 
-from absl import flags
+from absl import app, flags
 
-from agents import lifelong
+from agents import lifelong, strategies
 from agents.lifelong import config as lifelong_config
 from agents.lifelong import frame_stacks
 from runners import config_flags, program
@@ -115,6 +119,21 @@ _EVAL_EPSILON = flags.DEFINE_float(
     flag_values=_FLAGS,
 )
 _SEEDS = flags.DEFINE_list("seeds", ["0"], "Run seeds.", flag_values=_FLAGS)
+_STRATEGY = flags.DEFINE_enum(
+    "strategy",
+    _DEFAULT.strategy,
+    list(strategies.STRATEGIES),
+    "tf.distribute strategy of the learner: default (one device), mirrored (every GPU, "
+    "else every logical CPU device; see --cpu_devices) or multi_worker (the cluster in "
+    "TF_CONFIG). Each learn batch is split over the replicas; acting stays on the host.",
+    flag_values=_FLAGS,
+)
+_CPU_DEVICES = flags.DEFINE_integer(
+    "cpu_devices",
+    0,
+    strategies.CPU_DEVICES_HELP,
+    flag_values=_FLAGS,
+)
 
 _PARTS = {
     "agent": config_flags.dataclass_fields(lifelong.DQNConfig),
@@ -142,6 +161,8 @@ _RUN_FLAGS: list[flags.FlagHolder[Any]] = [
     _EVAL_STEPS,
     _EVAL_EPSILON,
     _SEEDS,
+    _STRATEGY,
+    _CPU_DEVICES,
 ]
 
 
@@ -168,6 +189,7 @@ def config_from_flags() -> lifelong.LifelongConfig:
         eval_max_steps=_EVAL_STEPS.value,
         eval_epsilon=_EVAL_EPSILON.value,
         seeds=seeds,
+        strategy=_STRATEGY.value,
         **{key: config_flags.values(_PART_FLAGS, fields) for key, fields in _PARTS.items()},
     )
 
@@ -241,6 +263,10 @@ def summary_line(results: dict, workdir: str) -> str:
 def main(argv: list[str]) -> None:
     """Runs the configured lifelong agent and prints its final returns."""
     config, workdir = program.start(argv, _WORKDIR.value, config_from_flags)
+    try:
+        workdir = strategies.start(config.strategy, _CPU_DEVICES.value, workdir)
+    except ValueError as error:
+        raise app.UsageError(str(error)) from error
     program.finish(lambda: _execute(config, workdir))
 
 

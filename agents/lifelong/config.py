@@ -22,6 +22,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from agents import strategies
 from agents.experiment import settings
 from agents.experiment.settings import as_config, check, is_int, is_number
 from agents.lifelong import envs
@@ -166,6 +167,9 @@ class LifelongConfig:
         eval_max_steps: steps after which an evaluation episode is cut.
         eval_epsilon: the evaluation policy's exploration.
         seeds: run seeds.
+        strategy: the tf.distribute strategy the learner's step is replicated
+            over (`agents.strategies.STRATEGIES`): default (one device),
+            mirrored or multi_worker; acting and the store stay on the host.
     """
 
     games: tuple[str, ...] = ("breakout", "space_invaders", "freeway", "asterix", "seaquest")
@@ -182,6 +186,7 @@ class LifelongConfig:
     eval_max_steps: int = 1000
     eval_epsilon: float = 0.01
     seeds: tuple[int, ...] = (0,)
+    strategy: str = "default"
 
     def __post_init__(self) -> None:
         """Checks every setting; turns mappings into `CodecConfig` and `DQNConfig`."""
@@ -212,6 +217,11 @@ class LifelongConfig:
             f"seeds={self.seeds!r}",
         )
         check(len(set(self.seeds)) == len(self.seeds), "distinct --seeds", f"{self.seeds!r}")
+        check(
+            self.strategy in strategies.STRATEGIES,
+            f"--strategy among {list(strategies.STRATEGIES)}",
+            f"strategy={self.strategy!r}",
+        )
 
     @property
     def distinct_games(self) -> tuple[str, ...]:

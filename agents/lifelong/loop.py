@@ -5,7 +5,8 @@ calls `run(config, workdir)`; tests call `run` directly.
 
 ```
 run(config, workdir) = agents.experiment.run(LifelongExperiment(config), workdir)
-  prepare: games, stores and byte budget checked (bad settings fail here, before any step)
+  prepare: games, stores, byte budget and the strategy's batch split checked
+           (bad settings fail here, before any step)
   for seed: run_seed                               workdir/seed_<s>/
     agent = DQNAgent(store=...); restore on resume
     random policy's evaluation returns (the 0 of the normalisation)
@@ -38,7 +39,7 @@ import numpy as np
 import tensorflow as tf
 import tqdm
 
-from agents import experiment
+from agents import experiment, strategies
 from agents.experiment import SeedContext, SeedState, StopSignal, read_json, write_json
 from agents.lifelong import envs, results
 from agents.lifelong.config import LifelongConfig
@@ -69,13 +70,16 @@ class LifelongExperiment:
         self.references = references
         self.reference_list: list[float] | None = None
         self.footprint: dict[str, Any] = {}
+        self.strategy: tf.distribute.Strategy | None = None  # None: one device
 
     def prepare(self) -> None:
         """Checks references, games, shapes and the store's budget (fails before any step)."""
         self.reference_list = check_references(self.config, self.references)
+        self.strategy = strategies.make(self.config.strategy)
+        strategies.check_divisible(self.strategy, {"batch_size": self.config.agent.batch_size})
         probe = envs.make_games(self.config.games)
         try:
-            store = make_agent(self.config, probe, self.config.seeds[0]).store
+            store = make_agent(self.config, probe, self.config.seeds[0], self.strategy).store
             self.footprint = store.footprint()
         finally:
             for game in probe:
@@ -85,7 +89,7 @@ class LifelongExperiment:
         """Runs (or resumes) one seed to its end; returns its result."""
         config = self.config
         games = envs.make_games(config.games)
-        agent = make_agent(config, games, context.seed)
+        agent = make_agent(config, games, context.seed, self.strategy)
         state = SeedState(context.directory, agent, LifelongProgress)
         if context.resume:
             state.restore()

@@ -348,7 +348,7 @@ class LosslessTransitions(tf.Module):
             parts.append(self.sample(size - own, None))
         return {k: tf.concat([p[k] for p in parts], 0) for k in parts[0]}
 
-    def stabilize(self, newest: tf.Tensor, batch: dict[str, tf.Tensor], own: int) -> tf.Tensor:
+    def stabilize(self, newest: tf.Tensor, batch: dict, own: int | tf.Tensor) -> tf.Tensor:
         """Nothing to train: returns 0."""
         del newest, batch, own
         return tf.constant(0.0)

@@ -83,11 +83,18 @@ def epsilon_at(config: LifelongConfig, step_in_phase: int) -> float:
     return agent.epsilon_start + fraction * (agent.epsilon_end - agent.epsilon_start)
 
 
-def make_agent(config: LifelongConfig, games: Sequence[envs.Game], seed: int) -> DQNAgent:
+def make_agent(
+    config: LifelongConfig,
+    games: Sequence[envs.Game],
+    seed: int,
+    strategy: tf.distribute.Strategy | None = None,
+) -> DQNAgent:
     """The agent and its memory for one seed (raises ValueError on a budget too small).
 
     Keras's global seed is set before the store is built, so the codec's initial
     weights depend on this seed alone, not on what ran earlier in the process.
+    Under `strategy` (`agents.strategies.make(config.strategy)`) the learner's
+    weights are mirrored and its step replicated (`DQNAgent`).
     """
     keras.utils.set_random_seed(seed)
     first = games[0]
@@ -102,6 +109,7 @@ def make_agent(config: LifelongConfig, games: Sequence[envs.Game], seed: int) ->
         seed=seed,
         codec=config.codec,
         stored_frames=config.stored_frames,
+        strategy=strategy,
     )
     return DQNAgent(
         config.agent,
@@ -111,6 +119,7 @@ def make_agent(config: LifelongConfig, games: Sequence[envs.Game], seed: int) ->
         num_games=len(games),
         task_aware=config.task_aware,
         seed=seed,
+        strategy=strategy,
     )
 
 

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from agents import strategies
 from agents.lifelong import frame_stacks
 from agents.lifelong.config import CodecConfig
 from agents.lifelong.replay import (
@@ -72,6 +73,9 @@ class RecollectionTransitions(tf.Module):
         obs_shape, binary, num_actions, num_games, memory_bytes, policy, seed: as
             `RealTransitions`.
         codec: a `CodecConfig`.
+        strategy: a `tf.distribute` strategy the agent's learn step runs under: the
+            codec and its optimizer are made in its scope (mirrored), the buffers
+            and the raw ring outside it (plain, on the host). None: one device.
     """
 
     kind = "recollections"
@@ -88,12 +92,14 @@ class RecollectionTransitions(tf.Module):
         seed: int,
         codec: CodecConfig,
         stored_frames: str = "observation",
+        strategy: tf.distribute.Strategy | None = None,
     ) -> None:
         super().__init__(name="recollection_transitions")
         self.obs_shape, self.binary, self.num_games = tuple(obs_shape), bool(binary), num_games
         self.depth, self.frame_shape = frame_stacks.frame_layout(stored_frames, obs_shape, policy)
         self.codec_config = codec
-        frame_codec = self._codec(codec, seed)  # a --codec_init that does not fit fails here
+        with strategies.scope(strategy):
+            frame_codec = self._codec(codec, seed)  # a --codec_init that does not fit fails here
         self.scale = 1.0 if binary else 1.0 / 255.0
         self.bits_per_frame = bits.bits_per_item(codec.num_latents, codec.num_categories)
         code_bytes = bits.code_bytes(codec.num_latents, codec.num_categories)
@@ -114,15 +120,22 @@ class RecollectionTransitions(tf.Module):
         self.capacity = checked_capacity(
             memory_bytes - recent_bytes, self.bytes_per_transition, num_games
         )
-        self.memory = RecollectionMemory(
+        with strategies.scope(strategy):
+            self.memory = self._memory(frame_codec, num_actions, policy, seed)
+
+    def _memory(
+        self, frame_codec: DiscreteAutoencoder, num_actions: int, policy: str, seed: int
+    ) -> RecollectionMemory:
+        codec = self.codec_config
+        return RecollectionMemory(
             frame_codec,
             capacity=self.capacity,
             side_fields={
-                **side_fields(num_actions, num_games),
+                **side_fields(num_actions, self.num_games),
                 **frame_stacks.age_field(self.depth),
             },
             encoded_inputs=("x", "next_x"),
-            policy=make_policy(policy, num_games),
+            policy=make_policy(policy, self.num_games),
             learning_rate=codec.codec_learning_rate,
             decoder_steps=codec.codec_decoder_steps,
             seed=seed,
@@ -247,11 +260,15 @@ class RecollectionTransitions(tf.Module):
                 )
         return {k: tf.concat([p[k] for p in parts], 0) for k in parts[0]}
 
-    def stabilize(self, newest: tf.Tensor, batch: dict[str, tf.Tensor], own: int) -> tf.Tensor:
+    def stabilize(
+        self, newest: tf.Tensor, batch: dict[str, tf.Tensor], own: int | tf.Tensor
+    ) -> tf.Tensor:
         """One codec step (Algorithm 1) on real frames joined with recalled ones; its loss.
 
         The real frames are the newest ones, and with a raw ring the batch's own
-        share (drawn from it); the recollections are the rest of the batch.
+        share (its first `own` rows, drawn from it); the recollections are the rest
+        of the batch. In a strategy's `run`, each replica passes its share of
+        these, and the memory sums every replica's gradients.
         """
         frames = self._stored(newest)
         batch_frames = frame_stacks.newest(batch["obs"], self.depth)

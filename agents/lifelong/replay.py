@@ -253,7 +253,9 @@ class RealTransitions(tf.Module):
         items = self.buffer.sample_unchecked(n, game)
         return {**sampled_side(items), **self._frames(items)}
 
-    def stabilize(self, newest: tf.Tensor, batch: dict[str, tf.Tensor], own: int) -> tf.Tensor:
+    def stabilize(
+        self, newest: tf.Tensor, batch: dict[str, tf.Tensor], own: int | tf.Tensor
+    ) -> tf.Tensor:
         """Raw frames need no codec: returns 0."""
         del newest, batch, own
         return tf.constant(0.0)

@@ -24,6 +24,7 @@ TransitionStore = RealTransitions | RecollectionTransitions | LosslessTransition
 
 def _real(**kwargs: Any) -> RealTransitions:
     kwargs.pop("codec", None)
+    kwargs.pop("strategy", None)  # raw frames: nothing to mirror, sampled on the host
     return RealTransitions(**kwargs)
 
 
