@@ -159,7 +159,9 @@ def check_workdir(config: Any, workdir: str, resume: bool) -> None:
     Raises:
         ValueError: `resume` on a workdir without a run (no config.json); no
             `resume` on one with a run; or `resume` with settings that differ
-            from the saved config.json (`settings.first_difference`).
+            from the saved config.json (`settings.first_difference`). The
+            strategy may differ: checkpoints are a single device's, and a run
+            resumes under any strategy (config.json records the last one).
     """
     path = os.path.join(workdir, "config.json")
     if not os.path.exists(path):
@@ -174,7 +176,7 @@ def check_workdir(config: Any, workdir: str, resume: bool) -> None:
             f"Expected an empty --workdir or --resume. Received: {workdir} already holds a "
             "run; pass --resume to continue it or choose another --workdir."
         )
-    difference = settings.first_difference(config, read_json(path))
+    difference = settings.first_difference(config, read_json(path), ignore=("strategy",))
     if difference is not None:
         raise ValueError(
             f"Expected the same settings to resume {workdir}. Received: settings that differ "

@@ -53,12 +53,15 @@ def as_config(value: Any, config_class: type[T]) -> T:
     raise ValueError(f"Expected a {config_class.__name__} or a mapping. Received: {value!r}")
 
 
-def first_difference(config: Any, saved: Mapping[str, Any]) -> str | None:
+def first_difference(
+    config: Any, saved: Mapping[str, Any], ignore: tuple[str, ...] = ()
+) -> str | None:
     """'name: this != other' for the first setting where config differs from saved.
 
     Args:
         config: a frozen dataclass config with `to_dict()`.
         saved: a `to_dict()` of an earlier config (a run's config.json).
+        ignore: settings that may differ (how a run runs, not what it computes).
 
     A setting that saved lacks (a run written before the setting existed) is no
     difference while config leaves it at its default.
@@ -66,6 +69,8 @@ def first_difference(config: Any, saved: Mapping[str, Any]) -> str | None:
     mine = flatten(config.to_dict())
     theirs = flatten(dict(saved))
     for key in sorted(set(mine) | set(theirs)):
+        if key in ignore:
+            continue
         if key not in theirs and mine[key] == _default(config, key):
             continue
         if mine.get(key) != theirs.get(key):

@@ -8,7 +8,7 @@ TensorFlow starts). Writes OUT_DIR/out.json:
   MirroredStrategy take the same transitions; their losses, Q-network, target
   and codec weights, store sizes and actions after every step;
 - runs: a tiny lifelong run under the strategy, whole, stopped twice and
-  resumed, and on one device;
+  resumed, on one device, and stopped under the strategy then resumed on one;
 - refused: what an agent whose batch the replicas cannot share raised.
 """
 
@@ -148,13 +148,18 @@ def runs_compared(strategy_name: str, out_dir: str) -> dict:
             stops += 1
     resumed = lifelong.run(config(strategy_name), stopped, resume=True, progress=False)
     single = lifelong.run(config("default"), os.path.join(out_dir, "single"), progress=False)
+    # Stopped under the strategy, resumed on one device.
+    switched = os.path.join(out_dir, "switched")
+    try:
+        lifelong.run(config(strategy_name), switched, progress=False, stop_after_steps=40)
+    except RunInterrupted:
+        stops += 1
+    switched_run = lifelong.run(config("default"), switched, resume=True, progress=False)
     keep = ("return_matrix", "frame_error_matrix", "env_steps")
+    runs = (("whole", whole), ("resumed", resumed), ("single", single), ("switched", switched_run))
     return {
         "stops": stops,
-        **{
-            key: {k: run["seeds"][0][k] for k in keep}
-            for key, run in (("whole", whole), ("resumed", resumed), ("single", single))
-        },
+        **{key: {k: run["seeds"][0][k] for k in keep} for key, run in runs},
     }
 
 

@@ -2,8 +2,8 @@
 
 Run as a script (`python -m tests.distribute.mirrored_run DATA_DIR OUT_DIR`) by
 `tests/distribute/test_mirrored_run.py`. Writes OUT_DIR/out.json with the results
-of an uninterrupted run, of a run stopped twice and resumed, and of the same run
-on one device.
+of an uninterrupted run, of a run stopped twice and resumed, of the same run
+on one device, and of a run stopped on one device and resumed under the strategy.
 """
 
 from __future__ import annotations
@@ -37,8 +37,17 @@ def main(data_dir: str, out_dir: str) -> None:
         os.path.join(out_dir, "single"),
         progress=False,
     )
+    # Stopped on one device, resumed under the strategy.
+    switched = os.path.join(out_dir, "switched")
+    single_config = tiny_config(data_dir, learner_config={"replay_batch_size": 2})
+    try:
+        continual.run(single_config, switched, progress=False, stop_after_steps=2)
+    except RunInterrupted:
+        stops += 1
+    switched_run = continual.run(config, switched, resume=True, progress=False)
+    out = {"whole": whole, "resumed": resumed, "single": single, "switched": switched_run}
     with open(os.path.join(out_dir, "out.json"), "w") as f:
-        json.dump({"whole": whole, "resumed": resumed, "single": single, "stops": stops}, f)
+        json.dump({**out, "stops": stops}, f)
 
 
 if __name__ == "__main__":

@@ -58,7 +58,7 @@ def test_a_batch_the_replicas_cannot_share_is_refused(compared):
 
 def test_a_mirrored_run_stopped_and_resumed_ends_as_an_uninterrupted_one(compared):
     runs = compared["runs"]
-    assert runs["stops"] == 2
+    assert runs["stops"] == 3
     assert runs["resumed"] == runs["whole"]
 
 
@@ -69,6 +69,14 @@ def test_a_mirrored_run_matches_the_run_on_one_device(compared):
         runs["whole"]["return_matrix"], runs["single"]["return_matrix"], atol=0.11
     )
     assert runs["whole"]["return_matrix"][0][0] >= 0.9  # it learned the first game
+
+
+def test_a_run_stopped_under_the_strategy_resumes_on_one_device(compared):
+    runs = compared["runs"]
+    assert runs["switched"]["env_steps"] == 120
+    np.testing.assert_allclose(
+        runs["switched"]["return_matrix"], runs["single"]["return_matrix"], atol=0.11
+    )
 
 
 def test_the_lifelong_runner_refuses_a_batch_the_replicas_cannot_share(tmp_path):

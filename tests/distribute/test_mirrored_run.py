@@ -29,13 +29,17 @@ def matrices(results):
 
 
 def test_a_mirrored_run_stopped_and_resumed_ends_as_an_uninterrupted_one(runs):
-    assert runs["stops"] == 2
+    assert runs["stops"] == 3
     assert matrices(runs["resumed"]) == matrices(runs["whole"])
     assert runs["resumed"]["retention_mean"] == runs["whole"]["retention_mean"]
 
 
 def test_a_mirrored_run_matches_the_run_on_one_device(runs):
     np.testing.assert_allclose(matrices(runs["whole"]), matrices(runs["single"]), atol=0.051)
+
+
+def test_a_run_stopped_on_one_device_resumes_under_the_strategy(runs):
+    np.testing.assert_allclose(matrices(runs["switched"]), matrices(runs["single"]), atol=0.051)
 
 
 def test_the_runner_refuses_a_batch_the_replicas_cannot_share(tmp_path, data_dir):
