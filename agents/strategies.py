@@ -122,6 +122,17 @@ def start(name: str, cpu_devices: int, workdir: str) -> str:
     return workdir
 
 
+def lowest_across_workers(strategy: tf.distribute.Strategy | None, value: int) -> int:
+    """The smallest value over the workers of a multi-worker strategy (value otherwise).
+
+    Every worker must call it at the same point: it is a collective.
+    """
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return value
+    mine = strategy.run(lambda: tf.constant([value], tf.int64))
+    return int(tf.reduce_min(strategy.gather(mine, axis=0)))
+
+
 def scope(strategy: tf.distribute.Strategy | None) -> contextlib.AbstractContextManager:
     """The strategy's scope, where a run builds its variables (nothing for None)."""
     return contextlib.nullcontext() if strategy is None else strategy.scope()

@@ -128,7 +128,9 @@ class ContinualExperiment:
         beside = None if probe is None else {"drift_probe": probe}
         state = SeedState(context.directory, learner, ContinualProgress, beside=beside)
         if context.resume:
-            state.restore()
+            state.restore(
+                agree=lambda newest: strategies.lowest_across_workers(self.strategy, newest)
+            )
         progress = state.progress
         if progress.initial_accuracy is None:
             progress.initial_accuracy = self.evaluate(learner)

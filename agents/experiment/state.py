@@ -7,13 +7,16 @@ every phase (a task, a game's phase) and restores it on `--resume`.
 ```
 workdir/seed_<s>/progress.json        a Progress subclass: position, rows, timings, and
                                       the name and digests of the checkpoint it belongs to
+workdir/seed_<s>/progress.previous.json  the same for the checkpoint before
 workdir/seed_<s>/checkpoints/ckpt-N.* tf.train.Checkpoint(learner=..., **beside)
 workdir/seed_<s>/result.json          written once the seed is finished
 ```
 
-A new checkpoint is written before the progress file that names it, and the
-previous one is deleted only after, so a kill at any moment leaves a consistent
-pair on disk.
+A new checkpoint is written before the progress file that names it; the last
+progress file becomes `progress.previous.json`, and its checkpoint is kept until
+the next save. A kill at any moment leaves a consistent pair on disk (at worst
+only the previous one), and workers of a multi-worker run that were killed one
+save apart resume together from the older of the two (`restore(agree=...)`).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import dataclasses
 import json
 import os
 import signal
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import FrameType
 from typing import Any
 
@@ -89,16 +92,41 @@ class SeedState:
     ) -> None:
         self.directory = directory
         self.progress_path = os.path.join(directory, "progress.json")
+        self.previous_path = os.path.join(directory, "progress.previous.json")
         self.checkpoint = tf.train.Checkpoint(learner=learner, **(beside or {}))
         self.progress_class = progress_class
         self.progress: Any = progress_class()
 
-    def restore(self) -> bool:
-        """Loads the last saved progress and checkpoint; False when there is none."""
-        if not os.path.exists(self.progress_path):
+    def restore(self, agree: Callable[[int], int] | None = None) -> bool:
+        """Loads the last saved progress and checkpoint; False when there is none.
+
+        Args:
+            agree: for runs of several workers, the checkpoint number every worker
+                resumes from, given this worker's newest (the smallest over the
+                workers: `agents.strategies.lowest_across_workers`). A worker one
+                save ahead loads its previous checkpoint.
+
+        Raises:
+            ValueError: the agreed checkpoint is neither of the two this worker
+                keeps; or a checkpoint file that does not match its digest.
+        """
+        kept = [p for p in (self.progress_path, self.previous_path) if os.path.exists(p)]
+        saved = [self._read(path) for path in kept]
+        newest = saved[0].checkpoint_number if saved else 0
+        wanted = newest if agree is None else agree(newest)
+        if wanted == 0 and agree is not None:
+            return False  # a worker without a checkpoint: every worker starts over
+        if not saved:
             return False
-        with open(self.progress_path, encoding="utf-8") as f:
-            progress = self.progress_class(**json.load(f))
+        matching = [p for p in saved if p.checkpoint_number == wanted]
+        if not matching:
+            raise ValueError(
+                f"Expected checkpoint {wanted}, where every worker can resume, in "
+                f"{self.directory}. Received: this worker keeps "
+                f"{[p.checkpoint_number for p in saved]}; start every worker again "
+                "without --resume in a new --workdir."
+            )
+        progress = matching[0]
         if progress.checkpoint:
             path = os.path.join(self.directory, progress.checkpoint)
             for suffix, written in progress.checkpoint_files.items():
@@ -107,8 +135,15 @@ class SeedState:
         self.progress = progress
         return True
 
+    def _read(self, path: str) -> Any:
+        with open(path, encoding="utf-8") as f:
+            return self.progress_class(**json.load(f))
+
     def save(self) -> None:
-        """Writes a new checkpoint, then the progress file that points at it."""
+        """Writes a new checkpoint, then the progress file that points at it.
+
+        The checkpoint before the previous one is deleted last.
+        """
         progress = self.progress
         progress.checkpoint_number += 1
         name = os.path.join("checkpoints", f"ckpt-{progress.checkpoint_number}")
@@ -118,9 +153,14 @@ class SeedState:
             for path in tf.io.gfile.glob(written + ".*")
         }
         previous, progress.checkpoint = progress.checkpoint, name
+        older = None
+        if os.path.exists(self.previous_path):
+            older = self._read(self.previous_path).checkpoint
+        if os.path.exists(self.progress_path):
+            os.replace(self.progress_path, self.previous_path)
         write_json(self.progress_path, dataclasses.asdict(progress))
-        if previous:
-            for path in tf.io.gfile.glob(os.path.join(self.directory, previous) + ".*"):
+        if older and older not in (previous, name):
+            for path in tf.io.gfile.glob(os.path.join(self.directory, older) + ".*"):
                 os.remove(path)
 
 

@@ -92,7 +92,9 @@ class LifelongExperiment:
         agent = make_agent(config, games, context.seed, self.strategy)
         state = SeedState(context.directory, agent, LifelongProgress)
         if context.resume:
-            state.restore()
+            state.restore(
+                agree=lambda newest: strategies.lowest_across_workers(self.strategy, newest)
+            )
         progress = state.progress
         total = config.num_phases * config.steps_per_phase
         bar = tqdm.tqdm(

@@ -6,6 +6,7 @@ import os
 from typing import ClassVar
 
 import pytest
+import tensorflow as tf
 
 from agents import continual, experiment, lifelong
 from agents.experiment import settings
@@ -119,3 +120,62 @@ def test_as_config_refuses_unknown_settings():
         settings.as_config({"scal": 2.0}, _Config)
     with pytest.raises(ValueError, match="Expected a _Config or a mapping"):
         settings.as_config(3, _Config)
+
+
+class _Counter(tf.Module):
+    def __init__(self):
+        super().__init__()
+        self.value = tf.Variable(0.0)
+
+
+def _saved_three_times(directory):
+    """A SeedState saved with value 1, 2, 3 (checkpoints 1, 2, 3)."""
+    state = experiment.SeedState(str(directory), _Counter())
+    for value in (1.0, 2.0, 3.0):
+        state.checkpoint.learner.value.assign(value)
+        state.save()
+    return state
+
+
+def _restored(directory, agree=None):
+    counter = _Counter()
+    state = experiment.SeedState(str(directory), counter)
+    found = state.restore(agree=agree)
+    return found, state.progress.checkpoint_number, float(counter.value.numpy())
+
+
+def test_a_seed_keeps_its_last_two_checkpoints(tmp_path):
+    _saved_three_times(tmp_path)
+    names = sorted(
+        os.path.basename(p).split(".")[0]
+        for p in tf.io.gfile.glob(str(tmp_path / "checkpoints" / "*.index"))
+    )
+    assert names == ["ckpt-2", "ckpt-3"]
+    assert _restored(tmp_path) == (True, 3, 3.0)
+
+
+def test_workers_one_save_apart_resume_from_the_older_checkpoint(tmp_path):
+    _saved_three_times(tmp_path)
+    seen = []
+
+    def lowest(newest):
+        seen.append(newest)
+        return 2  # another worker's newest
+
+    assert _restored(tmp_path, agree=lowest) == (True, 2, 2.0)
+    assert seen == [3]
+    assert _restored(tmp_path, agree=lambda newest: 0) == (False, 0, 0.0)
+
+
+def test_workers_two_saves_apart_are_refused_with_what_to_do(tmp_path):
+    _saved_three_times(tmp_path)
+    with pytest.raises(
+        ValueError, match=r"Expected checkpoint 1.*keeps \[3, 2\].*without --resume"
+    ):
+        _restored(tmp_path, agree=lambda newest: 1)
+
+
+def test_a_kill_between_the_two_progress_files_resumes_from_the_previous(tmp_path):
+    _saved_three_times(tmp_path)
+    os.remove(tmp_path / "progress.json")  # the moment after the rename
+    assert _restored(tmp_path) == (True, 2, 2.0)

@@ -1,5 +1,6 @@
 """Two workers on localhost ports (MultiWorkerMirroredStrategy, TF_CONFIG): a run, and a
-run whose worker is killed with SIGKILL mid-run and resumed, with the same results."""
+run whose workers are killed with SIGKILL one save apart and resumed, with the same
+results."""
 
 import json
 import os
@@ -18,7 +19,7 @@ from tests.distribute import REPO, python_env
 TIMEOUT_S = 420
 RUN_FLAGS = (
     "--stream=mnist_rotations",
-    "--num_tasks=3",
+    "--num_tasks=4",
     "--examples_per_task=40",
     "--test_examples_per_task=20",
     "--batch_size=4",
@@ -108,7 +109,7 @@ def uninterrupted(tmp_path_factory, data_dir):
 def test_two_workers_finish_with_the_same_results(uninterrupted):
     first, second = results(uninterrupted, 0), results(uninterrupted, 1)
     assert matrices(first) == matrices(second)
-    assert len(matrices(first)[0]) == 3
+    assert len(matrices(first)[0]) == 4
 
 
 def test_a_worker_killed_mid_run_resumes_with_the_results_of_an_uninterrupted_run(
@@ -116,10 +117,10 @@ def test_a_worker_killed_mid_run_resumes_with_the_results_of_an_uninterrupted_ru
 ):
     workdir = str(tmp_path / "run")
     workers = start_workers(workdir, data_dir)
-    progress = os.path.join(workdir, "worker_1", "seed_0", "progress.json")
+    seeds = [os.path.join(workdir, f"worker_{i}", "seed_0") for i in range(2)]
     deadline = time.monotonic() + TIMEOUT_S
-    while time.monotonic() < deadline:  # the first task's checkpoint, written by both
-        if task_reached(progress) >= 1:
+    while time.monotonic() < deadline:  # the second task's checkpoint, written by both
+        if min(task_reached(os.path.join(seed, "progress.json")) for seed in seeds) >= 2:
             break
         time.sleep(0.05)
     workers[1].send_signal(signal.SIGKILL)
@@ -128,6 +129,14 @@ def test_a_worker_killed_mid_run_resumes_with_the_results_of_an_uninterrupted_ru
     # Its peer waits in a collective for the dead worker: the job restarts both.
     workers[0].kill()
     workers[0].wait(timeout=30)
+    # Worker 1 as if killed one save earlier than worker 0: its newest checkpoint gone.
+    newest = json.loads(pathlib.Path(seeds[1], "progress.json").read_text())
+    assert newest["task"] >= 2
+    for path in pathlib.Path(seeds[1]).glob(newest["checkpoint"] + ".*"):
+        path.unlink()
+    os.replace(
+        os.path.join(seeds[1], "progress.previous.json"), os.path.join(seeds[1], "progress.json")
+    )
     wait(start_workers(workdir, data_dir, "--resume"), workdir)
     for index in range(2):
         assert matrices(results(workdir, index)) == matrices(results(uninterrupted, index))
