@@ -136,8 +136,8 @@ def test_a_codec_that_is_not_trained_further_does_not_drift(tmp_path, data_dir, 
 
 
 def _checkpointed_learner(workdir):
-    (index,) = (workdir / "seed_0" / "checkpoints").glob("*.index")
-    reader = tf.train.load_checkpoint(str(index)[: -len(".index")])
+    progress = json.loads((workdir / "seed_0" / "progress.json").read_text())
+    reader = tf.train.load_checkpoint(str(workdir / "seed_0" / progress["checkpoint"]))
     names = [n for n in reader.get_variable_to_shape_map() if n.startswith("learner/")]
     return {n: reader.get_tensor(n) for n in names}
 
