@@ -22,7 +22,8 @@ def test_replay_steps_on_two_replicas_equal_those_on_one_device(compared):
         compared["losses"]["mirrored"], compared["losses"]["single"], rtol=1e-5
     )
     for mirrored, single in compared["model"] + compared["codec"]:
-        np.testing.assert_allclose(mirrored, single, rtol=1e-4, atol=1e-6)
+        # Float order differs (two half sums, then an all-reduce): 2e-6 was seen.
+        np.testing.assert_allclose(mirrored, single, rtol=1e-4, atol=1e-5)
     assert compared["sizes"] == [32, 32]  # every replica's rows, 4 batches of 8
     assert compared["model_replicas_equal"]
 
