@@ -182,41 +182,49 @@ class DQNAgent(tf.Module):
         random = self.rng.uniform(batch, 0, self.num_actions, dtype=tf.int32)
         return tf.where(explore, random, greedy)
 
-    def _learn(self, game: tf.Tensor, newest: tf.Tensor) -> tf.Tensor:
-        """One Double-DQN step and one codec step; returns the Huber loss."""
+    def _draw(self, game: tf.Tensor) -> tuple[dict[str, tf.Tensor], int]:
+        """The learning batch and how many of its rows are of the game being played."""
         own = round(self.config.batch_size * self.config.current_game_fraction)
-        batch = self.store.learn_batch(self.config.batch_size, own, game)
-        next_q = self._q(self.q_network, batch["next_obs"], batch["game"])
+        return self.store.learn_batch(self.config.batch_size, own, game), own
+
+    def _huber(self, rows: dict[str, tf.Tensor]) -> tf.Tensor:
+        """The mean Double-DQN Huber loss of rows (call inside the gradient tape)."""
+        next_q = self._q(self.q_network, rows["next_obs"], rows["game"])
         best = tf.argmax(next_q, axis=1, output_type=tf.int32)
-        target_q = self._q(self.target_network, batch["next_obs"], batch["game"])
+        target_q = self._q(self.target_network, rows["next_obs"], rows["game"])
         bootstrap = tf.gather(target_q, best, batch_dims=1)
-        target = batch["reward"] + self.config.discount * batch["discount"] * bootstrap
+        target = rows["reward"] + self.config.discount * rows["discount"] * bootstrap
         target = tf.stop_gradient(target)
-        variables = self.q_network.trainable_variables
-        with tf.GradientTape() as tape:
-            q_values = self._q(self.q_network, batch["obs"], batch["game"])
-            chosen = tf.gather(q_values, batch["action"], batch_dims=1)
-            loss = tf.reduce_mean(keras.losses.huber(target[:, None], chosen[:, None]))
-        self.optimizer.apply(tape.gradient(loss, variables), variables)
-        self.store.stabilize(newest, batch, own)
+        q_values = self._q(self.q_network, rows["obs"], rows["game"])
+        chosen = tf.gather(q_values, rows["action"], batch_dims=1)
+        return tf.reduce_mean(keras.losses.huber(target[:, None], chosen[:, None]))
+
+    def _count_step(self) -> None:
+        """Counts a learn step; syncs the target network every target_update_period."""
         self.learn_steps.assign_add(1)
         period = tf.constant(self.config.target_update_period, tf.int64)
         if_due = tf.equal(tf.math.floormod(self.learn_steps, period), 0)
         tf.cond(if_due, self._sync_target, lambda: tf.constant(False))
+
+    def _learn(self, game: tf.Tensor, newest: tf.Tensor) -> tf.Tensor:
+        """One Double-DQN step and one codec step; returns the Huber loss."""
+        batch, own = self._draw(game)
+        variables = self.q_network.trainable_variables
+        with tf.GradientTape() as tape:
+            loss = self._huber(batch)
+        self.optimizer.apply(tape.gradient(loss, variables), variables)
+        self.store.stabilize(newest, batch, own)
+        self._count_step()
         return loss
 
     def _learn_on_replicas(self, game: tf.Tensor, newest: tf.Tensor) -> tf.Tensor:
         """`_learn` with the batch drawn on the host and the update on every replica."""
         strategy = self.strategy
         assert strategy is not None  # only compiled for a strategy
-        own = round(self.config.batch_size * self.config.current_game_fraction)
-        batch = self.store.learn_batch(self.config.batch_size, own, game)
+        batch, own = self._draw(game)
         losses = strategy.run(lambda b, n: self._replica_update(b, n, own), args=(batch, newest))
         loss = strategy.reduce(tf.distribute.ReduceOp.SUM, losses, axis=None)
-        self.learn_steps.assign_add(1)
-        period = tf.constant(self.config.target_update_period, tf.int64)
-        if_due = tf.equal(tf.math.floormod(self.learn_steps, period), 0)
-        tf.cond(if_due, self._sync_target, lambda: tf.constant(False))
+        self._count_step()
         return loss
 
     def _replica_update(
@@ -227,18 +235,10 @@ class DQNAgent(tf.Module):
         count = context.num_replicas_in_sync
         replica = tf.cast(context.replica_id_in_sync_group, tf.int32)
         rows = {name: value[replica::count] for name, value in batch.items()}
-        next_q = self._q(self.q_network, rows["next_obs"], rows["game"])
-        best = tf.argmax(next_q, axis=1, output_type=tf.int32)
-        target_q = self._q(self.target_network, rows["next_obs"], rows["game"])
-        bootstrap = tf.gather(target_q, best, batch_dims=1)
-        target = rows["reward"] + self.config.discount * rows["discount"] * bootstrap
-        target = tf.stop_gradient(target)
         variables = self.q_network.trainable_variables
         share = replicas.loss_weight(context, tf.shape(rows["action"])[0])
         with tf.GradientTape() as tape:
-            q_values = self._q(self.q_network, rows["obs"], rows["game"])
-            chosen = tf.gather(q_values, rows["action"], batch_dims=1)
-            loss = tf.reduce_mean(keras.losses.huber(target[:, None], chosen[:, None])) * share
+            loss = self._huber(rows) * share
         # The global batch's gradients, clipped as one device clips them; the
         # optimizer sums what every replica applies, so each applies 1/R of them.
         gradients = context.all_reduce(tf.distribute.ReduceOp.SUM, tape.gradient(loss, variables))
