@@ -13,8 +13,10 @@ mlp     float32 [B, *input_shape]: the same with dense layers of c*l units inste
           convs, flattened on the way in and reshaped back on the way out.
 ```
 
-`architecture` picks the stacks: "conv" (a 3-D input_shape) or "mlp" (any input
-shape); by default "conv" for (H, W, C) and "mlp" for (n,). Filters per conv layer
+`architecture` picks the stacks: "conv" (a 3-D input_shape), "grid" (a 3-D
+input_shape, the code a map of one set of latents per 4x4 patch: c a multiple of
+ceil(H/4) * ceil(W/4)) or "mlp" (any input shape); by default "conv" for (H, W, C)
+and "mlp" for (n,). Filters per conv layer
 default to c * l / 4, so a 2x2 map of them holds as many hidden units as the
 bottleneck (the paper's rule). Inputs are in [0, 1]; the loss is binary
 cross-entropy, as in the paper. The continuous autoencoder, for comparison, is in
@@ -36,6 +38,7 @@ from recollect.codec_layers import (
     NUM_STAGES,
     build_decoder,
     build_encoder,
+    check_grid_latents,
     count_autoencoder_params,
     default_filters,
     resolve_architecture,
@@ -82,7 +85,7 @@ class Autoencoder(keras.Model):
         MatMul+BiasAdd+Sigmoid) as it does in a flat codec, so recollections match
         the same codec's on flattened inputs bit for bit.
         """
-        if self.architecture == "conv" or len(self.input_spec_shape) == 1:
+        if self.architecture != "mlp" or len(self.input_spec_shape) == 1:
             return tf.sigmoid(self.decoder(code))
         *layers, reshape = self.decoder.layers
         for layer in layers:
@@ -205,7 +208,8 @@ class DiscreteAutoencoder(Autoencoder):
             Gumbel-softmax estimator; 0.0 trains the straight-through estimator on
             the mode, the code `encode` stores (often lower distortion online).
         seed: int seed for the Gumbel noise; None draws one from Python's `random`.
-        architecture: "conv" (needs a 3-D input_shape), "mlp" (any input_shape:
+        architecture: "conv" (needs a 3-D input_shape), "grid" (a 3-D input_shape
+            and c a multiple of its cells, `codec_layers.grid_cells`), "mlp" (any input_shape:
             encode, decode and reconstructions keep the input's shape), or None:
             "conv" for a 3-D input_shape and "mlp" for a 1-D one.
         kernel_size: the conv layers' kernel size (5, as the paper; 3 costs ~2.8x
@@ -238,6 +242,9 @@ class DiscreteAutoencoder(Autoencoder):
         arguments.check_int("kernel_size", kernel_size, minimum=1)
         self.kernel_size = int(kernel_size)
         self.bits_per_item = bits.bits_per_item(num_latents, num_categories)
+        if self.architecture == "grid":
+            arguments.check_int("num_latents", num_latents, minimum=1)
+            check_grid_latents(self.input_spec_shape, num_latents)
         if not temperature > 0:
             raise ValueError(f"Expected temperature > 0. Received: temperature={temperature!r}")
         if not noise_scale >= 0:

@@ -239,6 +239,7 @@ def best_code_shape(
     bits_per_value: int = 8,
     byte_aligned: bool = True,
     param_count_fn: Callable[[int, int], int] | None = None,
+    latent_multiple: int = 1,
 ) -> CodeShape:
     """The (c, l) that maximises C_ve = c * log2(l) for `items` codes in a budget.
 
@@ -257,6 +258,8 @@ def best_code_shape(
         byte_aligned: items cost whole bytes (what the buffer stores).
         param_count_fn: (c, l) -> autoencoder parameters; default this library's
             `DiscreteAutoencoder` for `input_shape`.
+        latent_multiple: c must be a multiple of this (a grid codec's cells,
+            `codec_layers.grid_cells`); 1: any c.
 
     Returns:
         `CodeShape`.
@@ -265,6 +268,7 @@ def best_code_shape(
         ValueError: if not even one latent of the smallest l fits.
     """
     _check_positive_int("items", items)
+    _check_positive_int("latent_multiple", latent_multiple)
     budget = _budget_bits(incremental_storage, input_shape, bits_per_value, "incremental_storage")
     raw = raw_example_bits(input_shape, bits_per_value=bits_per_value)
     total = None
@@ -279,10 +283,13 @@ def best_code_shape(
         if num_categories is not None
         else range(bits.MIN_CATEGORIES, max_num_categories + 1)
     )
-    best = _most_bits(candidates, per_item, items, total, param_count_fn, byte_aligned)
+    best = _most_bits(
+        candidates, per_item, items, total, param_count_fn, byte_aligned, latent_multiple
+    )
     if best is None:
+        latents = "one latent" if latent_multiple == 1 else f"{latent_multiple} latents"
         raise ValueError(
-            f"Expected a budget that holds at least one latent per item. Received: "
+            f"Expected a budget that holds at least {latents} per item. Received: "
             f"incremental_storage={incremental_storage} raw examples ({budget:.0f} bits) for "
             f"items={items} ({per_item:.0f} bits an item), total_storage={total_storage}. "
             f"Store fewer items or raise the budget (one raw example is {raw} bits)."
@@ -305,13 +312,19 @@ def _most_bits(
     total: float | None,
     param_count_fn: Callable[[int, int], int],
     byte_aligned: bool,
+    multiple: int = 1,
 ) -> tuple[int, int] | None:
-    """The (c, l) of most bits among l in candidates (ties: smaller c * l, then l)."""
+    """The (c, l) of most bits among l in candidates (ties: smaller c * l, then l).
+
+    c is a multiple of `multiple` (parameters grow with c, so rounding the largest
+    fitting c down keeps it fitting).
+    """
     best, best_key = None, None
     for l in candidates:
         c = int(per_item // bits.bits_per_latent(l))
         if total is not None:
             c = _largest_fitting(c, l, items, total, param_count_fn, byte_aligned)
+        c = c // multiple * multiple
         if c < 1:
             continue
         key = (c * math.log2(l), -c * l, -l)

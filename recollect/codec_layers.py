@@ -9,7 +9,15 @@ conv  x [B, H, W, C] --conv5/2--conv5/2--conv5/2--flatten--dense--> [B, units]
                  --deconv5/2--deconv5/2--deconv5/2--crop--> logits [B, H, W, C]
 mlp   x [B, *input_shape] --(flatten)--dense h--dense h--dense--> [B, units]
       [B, units] --dense h--dense h--dense n--(reshape)--> logits [B, *input_shape]
+grid  x [B, H, W, C] --conv5/2--conv5/2--conv5/1--conv1x1 (u = units/cells)--flatten--> [B, units]
+      [B, units] --reshape [B, ceil(H/4), ceil(W/4), u]--conv3/1--deconv5/2--deconv5/2
+                 --deconv5/1--crop--> logits [B, H, W, C]
 ```
+
+The grid codec keeps the code spatial: each of its ceil(H/4) * ceil(W/4) cells holds
+c / cells latents, encoded from (and decoded into) its own patch of the image, so c
+must be a multiple of the cells (`grid_cells`). On natural images it learns far faster
+than the dense bottleneck of "conv" at the same bits.
 
 n = prod(input_shape). The mlp's flatten and reshape exist only when input_shape
 has more than one axis; they hold no weights, so an mlp codec on (28, 28, 1) has
@@ -28,7 +36,10 @@ from recollect.arguments import check_int, is_int
 
 KERNEL_SIZE = 5
 NUM_STAGES = 3  # three stride-2 convs, three stride-2 transposed convs
-ARCHITECTURES = ("conv", "mlp")
+GRID_STAGES = 2  # the grid codec's stride-2 stages: one cell per 4x4 patch
+GRID_FILTERS = 64  # the grid codec's default filters per layer
+ARCHITECTURES = ("conv", "mlp", "grid")
+IMAGE_ARCHITECTURES = ("conv", "grid")
 
 
 def resolve_architecture(
@@ -37,12 +48,12 @@ def resolve_architecture(
     """Checks an input shape against an architecture and resolves the default.
 
     Args:
-        input_shape: (H, W, C) for "conv"; any non-empty shape for "mlp".
-        architecture: "conv", "mlp", or None for "conv" on a 3-D input_shape and
+        input_shape: (H, W, C) for "conv" and "grid"; any non-empty shape for "mlp".
+        architecture: "conv", "mlp", "grid", or None for "conv" on a 3-D input_shape and
             "mlp" on a 1-D one.
 
     Returns:
-        (input_shape as a tuple of ints, "conv" or "mlp").
+        (input_shape as a tuple of ints, "conv", "mlp" or "grid").
 
     Raises:
         ValueError: on an unknown architecture, or an input_shape it cannot take
@@ -50,7 +61,8 @@ def resolve_architecture(
     """
     if architecture is not None and architecture not in ARCHITECTURES:
         raise ValueError(
-            f"Expected architecture 'conv', 'mlp' or None. Received: architecture={architecture!r}"
+            "Expected architecture 'conv', 'mlp', 'grid' or None. "
+            f"Received: architecture={architecture!r}"
         )
     try:
         dims = list(input_shape)
@@ -66,9 +78,9 @@ def resolve_architecture(
                 f"for vectors. Received: input_shape={input_shape!r}"
             )
         return shape, "conv" if len(shape) == 3 else "mlp"
-    if architecture == "conv" and (len(shape) != 3 or not positive):
+    if architecture in IMAGE_ARCHITECTURES and (len(shape) != 3 or not positive):
         raise ValueError(
-            "Expected input_shape (height, width, channels) for architecture='conv'. "
+            f"Expected input_shape (height, width, channels) for architecture={architecture!r}. "
             f"Received: input_shape={input_shape!r}"
         )
     if not positive:
@@ -104,10 +116,11 @@ def resolve_units(
 
     Args:
         bottleneck: width of the code layer (c * l, or h).
-        filters: conv filters per layer, or None for max(1, bottleneck // 4).
+        filters: conv filters per layer, or None for max(1, bottleneck // 4)
+            ("conv") or GRID_FILTERS ("grid").
         hidden_units: dense units of the mlp, or None for bottleneck.
         width: the one size argument whatever the architecture: the filters of a
-            "conv" codec, the hidden units of an "mlp" one; None: filters and
+            "conv" or "grid" codec, the hidden units of an "mlp" one; None: filters and
             hidden_units as given.
         architecture: the resolved architecture, which width sizes.
 
@@ -125,10 +138,41 @@ def resolve_units(
                 "Expected width, or filters and hidden_units, not both. Received: "
                 f"width={width}, filters={filters}, hidden_units={hidden_units}"
             )
-        filters, hidden_units = (width, None) if architecture == "conv" else (None, width)
+        image = architecture in IMAGE_ARCHITECTURES
+        filters, hidden_units = (width, None) if image else (None, width)
     check_int("filters", filters, minimum=1, optional=True)
     check_int("hidden_units", hidden_units, minimum=1, optional=True)
-    return int(filters or max(1, bottleneck // 4)), int(hidden_units or bottleneck)
+    default = GRID_FILTERS if architecture == "grid" else max(1, bottleneck // 4)
+    return int(filters or default), int(hidden_units or bottleneck)
+
+
+def grid_cells(input_shape: Sequence[int]) -> int:
+    """Cells of a grid codec's code map: ceil(H/4) * ceil(W/4); c must be a multiple.
+
+    Args:
+        input_shape: (H, W, C).
+
+    Returns:
+        int >= 1.
+    """
+    height, width = int(input_shape[0]), int(input_shape[1])
+    return math.ceil(height / 2**GRID_STAGES) * math.ceil(width / 2**GRID_STAGES)
+
+
+def check_grid_latents(input_shape: Sequence[int], num_latents: int) -> None:
+    """Refuses a grid codec whose c is not a multiple of its cells (`grid_cells`).
+
+    Raises:
+        ValueError: saying which multiples would fit.
+    """
+    cells = grid_cells(input_shape)
+    if num_latents % cells:
+        raise ValueError(
+            f"Expected num_latents a multiple of {cells} for architecture='grid' on "
+            f"input_shape={tuple(input_shape)} (one set of latents per 4x4 patch). "
+            f"Received: num_latents={num_latents}; the nearest that fit: "
+            f"{max(cells, num_latents // cells * cells)} or {(num_latents // cells + 1) * cells}"
+        )
 
 
 def count_autoencoder_params(
@@ -166,6 +210,8 @@ def count_autoencoder_params(
     )
     if architecture == "conv":
         return _count_conv(shape, bottleneck, filters, kernel_size)
+    if architecture == "grid":
+        return _count_grid(shape, bottleneck, filters, kernel_size)
     return _count_mlp(math.prod(shape), bottleneck, hidden_units)
 
 
@@ -177,6 +223,16 @@ def _count_conv(shape: tuple[int, ...], bottleneck: int, f: int, kernel_size: in
     encoder += bottleneck
     decoder = bottleneck * cells * f + cells * f + 2 * (conv * f * f + f)
     decoder += conv * f * channels + channels
+    return encoder + decoder
+
+
+def _count_grid(shape: tuple[int, ...], bottleneck: int, f: int, kernel_size: int) -> int:
+    # A bottleneck that is not a whole number of units a cell (a c the codec refuses)
+    # counts as the next whole number, so the count grows with c for a budget search.
+    channels, conv = shape[2], kernel_size * kernel_size
+    units = math.ceil(bottleneck / grid_cells(shape))
+    encoder = (conv * channels * f + f) + 2 * (conv * f * f + f) + (f * units + units)
+    decoder = (9 * units * f + f) + 2 * (conv * f * f + f) + (conv * f * channels + channels)
     return encoder + decoder
 
 
@@ -213,7 +269,7 @@ def build_encoder(
     Args:
         shape: the input shape, checked by `resolve_architecture`.
         out_units: width of the code layer.
-        architecture: "conv" or "mlp".
+        architecture: "conv", "mlp" or "grid".
         filters: conv filters per layer.
         hidden_units: dense units per hidden layer of the mlp.
         name: the model's name.
@@ -222,7 +278,14 @@ def build_encoder(
     Returns:
         A built `keras.Sequential`.
     """
-    if architecture == "conv":
+    if architecture == "grid":
+        strides = [2] * GRID_STAGES + [1]
+        layers = [
+            keras.layers.Conv2D(filters, kernel_size, strides=s, padding="same", activation="relu")
+            for s in strides
+        ]
+        layers += [keras.layers.Conv2D(out_units // grid_cells(shape), 1), keras.layers.Flatten()]
+    elif architecture == "conv":
         layers = [
             keras.layers.Conv2D(filters, kernel_size, strides=2, padding="same", activation="relu")
             for _ in range(NUM_STAGES)
@@ -253,7 +316,7 @@ def build_decoder(
     Args:
         shape: the output (input) shape, checked by `resolve_architecture`.
         in_units: width of the code layer.
-        architecture: "conv" or "mlp".
+        architecture: "conv", "mlp" or "grid".
         filters: conv filters per layer.
         hidden_units: dense units per hidden layer of the mlp.
         name: the model's name.
@@ -264,6 +327,8 @@ def build_decoder(
     """
     if architecture == "conv":
         layers = _conv_decoder_layers(shape, filters, kernel_size)
+    elif architecture == "grid":
+        layers = _grid_decoder_layers(shape, in_units, filters, kernel_size)
     else:
         layers = [
             keras.layers.Dense(hidden_units, activation="relu"),
@@ -287,4 +352,23 @@ def _conv_decoder_layers(
         keras.layers.Conv2DTranspose(filters, kernel, strides=2, padding="same", activation="relu"),
         keras.layers.Conv2DTranspose(channels, kernel, strides=2, padding="same"),
         keras.layers.Cropping2D(((0, rows * 8 - height), (0, cols * 8 - width))),
+    ]
+
+
+def _grid_decoder_layers(
+    shape: tuple[int, ...], in_units: int, filters: int, kernel: int
+) -> list[keras.layers.Layer]:
+    height, width, channels = shape
+    scale = 2**GRID_STAGES
+    rows, cols = math.ceil(height / scale), math.ceil(width / scale)
+    up = [
+        keras.layers.Conv2DTranspose(filters, kernel, strides=2, padding="same", activation="relu")
+        for _ in range(GRID_STAGES)
+    ]
+    return [
+        keras.layers.Reshape((rows, cols, in_units // (rows * cols))),
+        keras.layers.Conv2D(filters, 3, padding="same", activation="relu"),
+        *up,
+        keras.layers.Conv2DTranspose(channels, kernel, padding="same"),
+        keras.layers.Cropping2D(((0, rows * scale - height), (0, cols * scale - width))),
     ]

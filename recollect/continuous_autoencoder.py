@@ -15,7 +15,12 @@ import tensorflow as tf
 
 from recollect import arguments
 from recollect.autoencoder import Autoencoder
-from recollect.codec_layers import KERNEL_SIZE, resolve_architecture, resolve_units
+from recollect.codec_layers import (
+    KERNEL_SIZE,
+    check_grid_latents,
+    resolve_architecture,
+    resolve_units,
+)
 from recollect.tensor_types import TensorLike
 
 
@@ -30,7 +35,8 @@ class ContinuousAutoencoder(Autoencoder):
             architecture; None: max(1, h // 4) filters, h units.
         filters: conv filters per layer, an int >= 1 (as width, for a conv codec).
         hidden_units: dense units of the MLP variant, an int >= 1 (as width, for an mlp).
-        architecture: "conv", "mlp" or None, as for `DiscreteAutoencoder`.
+        architecture: "conv", "mlp", "grid" (h a multiple of its cells) or None, as
+            for `DiscreteAutoencoder`.
         kernel_size: the conv layers' kernel size.
 
     Raises:
@@ -57,6 +63,8 @@ class ContinuousAutoencoder(Autoencoder):
         if isinstance(latent_size, bool) or not isinstance(latent_size, int) or latent_size < 1:
             raise ValueError(f"Expected latent_size an int >= 1. Received: {latent_size!r}")
         self.latent_size = latent_size
+        if self.architecture == "grid":
+            check_grid_latents(self.input_spec_shape, latent_size)
         self.filters, self.hidden_units = resolve_units(
             latent_size, filters, hidden_units, width=width, architecture=self.architecture
         )

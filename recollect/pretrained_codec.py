@@ -43,6 +43,7 @@ PARAM_BYTES = 4  # float32
 _CODE_SETTINGS = ("input_shape", "num_latents", "num_categories", "architecture")
 _WEIGHT_SETTINGS = {
     "conv": (*_CODE_SETTINGS, "filters", "kernel_size"),
+    "grid": (*_CODE_SETTINGS, "filters", "kernel_size"),
     "mlp": (*_CODE_SETTINGS, "hidden_units"),
 }
 _STACKS = ("encoder", "decoder")
@@ -70,7 +71,7 @@ def codec_settings(
         input_shape: shape of one input.
         num_latents: c.
         num_categories: l.
-        architecture: "conv", "mlp" or None (the codec's default for the shape).
+        architecture: "conv", "mlp", "grid" or None (the codec's default for the shape).
         filters: conv filters; None: c * l / 4.
         hidden_units: mlp units; None: c * l.
         kernel_size: the conv layers' kernel size.

@@ -24,10 +24,10 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from agents.experiment.settings import check, is_int, is_number
-from recollect import DiscreteAutoencoder, budget
+from recollect import DiscreteAutoencoder, budget, codec_layers
 from recollect import pretrained_codec as pretrained
 
-CODECS = ("mlp", "conv")
+CODECS = ("mlp", "conv", "grid")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,9 +35,10 @@ class CodecConfig:
     """A recollection memory's codec and how it learns, in both runners.
 
     Attributes:
-        codec: the autoencoder's architecture, mlp or conv.
-        codec_units: its width in one number: hidden units (mlp) or filters (conv)
-            per layer; None for the paper's c*l (mlp) or c*l/4 (conv).
+        codec: the autoencoder's architecture, mlp, conv or grid (a spatial code:
+            one set of latents per 4x4 patch, for natural images).
+        codec_units: its width in one number: hidden units (mlp) or filters (conv,
+            grid) per layer; None for the paper's c*l (mlp), c*l/4 (conv) or 64 (grid).
         codec_kernel_size: kernel size of the conv codec's layers (the paper: 5).
         codec_learning_rate: Adam step size of the autoencoder.
         codec_decoder_steps: autoencoder steps after which its decoder is fixed
@@ -183,3 +184,8 @@ def param_count_fn(
         kernel_size=settings.codec_kernel_size,
         width=settings.codec_units,
     )
+
+
+def latent_multiple(settings: CodecSettings, input_shape: tuple[int, ...]) -> int:
+    """What c must be a multiple of: a grid codec's cells on input_shape, else 1."""
+    return codec_layers.grid_cells(input_shape) if settings.codec == "grid" else 1

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 
 from agents.stores.base import StoragePlan
-from agents.stores.codecs import codec_settings, param_count_fn
+from agents.stores.codecs import codec_settings, latent_multiple, param_count_fn
 from agents.stores.recollection_config import RecollectionStoreConfig
 from recollect import bits, budget
 from recollect import pretrained_codec as pretrained
@@ -64,7 +64,8 @@ def plan(
     else:
         if total:
             smallest = config.num_categories or bits.MIN_CATEGORIES
-            _check_codec_fits(config, incremental_storage, input_shape, 1, smallest)
+            fewest = latent_multiple(config, input_shape)
+            _check_codec_fits(config, incremental_storage, input_shape, fewest, smallest)
         shape = budget.best_code_shape(
             incremental_storage=incremental_storage,
             input_shape=input_shape,
@@ -72,6 +73,7 @@ def plan(
             total_storage=incremental_storage if total else None,
             num_categories=config.num_categories,
             param_count_fn=param_count_fn(config, input_shape),
+            latent_multiple=latent_multiple(config, input_shape),
         )
         chosen = StoragePlan(
             config.items, shape.bits_per_item, shape.num_latents, shape.num_categories
@@ -150,6 +152,14 @@ def _plan_fixed_shape(
         raise ValueError(
             f"Expected --num_categories with --num_latents. Received: num_latents={c}, "
             f"num_categories={l}"
+        )
+    multiple = latent_multiple(config, input_shape)
+    if c % multiple:
+        raise ValueError(
+            f"Expected --num_latents a multiple of {multiple} with --codec=grid on inputs of "
+            f"shape {input_shape} (one set of latents per 4x4 patch). Received: "
+            f"num_latents={c}; try {max(multiple, c // multiple * multiple)} or "
+            f"{(c // multiple + 1) * multiple}."
         )
     params = 0
     if total:
