@@ -145,6 +145,7 @@ def test_several_seeds_report_mean_and_std(tmp_path, data_dir):
             2,
         ),
         ({"learner": "ewc", "storage": "real"}, 5),
+        ({"store_config": {"items": 40, "codec": "grid", "codec_units": 8}}, 3),
         ({"learner": "icarl", "storage": "recollections"}, 4),
         ({"learner": "replay", "storage": "jpeg", "incremental_storage": JPEG_BUDGET}, 4),
     ],

@@ -182,6 +182,14 @@ RUN = [
         {"store_config": {"items": 40, "num_latents": 10**6, "num_categories": 4}},
     ),
     continual_case(
+        "grid codec with num_latents=50 (cells: 49)",
+        {"store_config": {"codec": "grid", "num_latents": 50, "num_categories": 2}},
+    ),
+    continual_case(
+        "grid codec, budget below one latent a cell",
+        {"store_config": {"codec": "grid", "items": 40}, "incremental_storage": 0.2},
+    ),
+    continual_case(
         "stream_options num_tasks=0", {"stream_options": {**TINY_STREAM, "num_tasks": 0}}
     ),
     continual_case(
