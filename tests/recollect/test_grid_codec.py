@@ -62,7 +62,9 @@ def test_latents_not_a_multiple_of_the_cells_are_refused(num_latents):
             input_shape=(32, 32, 3), num_latents=num_latents, num_categories=2, architecture="grid"
         )
     with pytest.raises(ValueError, match="architecture='grid'"):
-        DiscreteAutoencoder(input_shape=(784,), num_latents=4, num_categories=2, architecture="grid")
+        DiscreteAutoencoder(
+            input_shape=(784,), num_latents=4, num_categories=2, architecture="grid"
+        )
 
 
 def test_fit_lowers_the_loss_and_the_codec_round_trips_through_keras(tmp_path):
