@@ -7,6 +7,8 @@ and its distortion (mean L1 on [0, 1] pixels, `recollect.metrics`, and PSNR):
 ```
 images uint8 [N, H, W, C]    mnist / cifar10 test images; minatar: random-policy frames
   discrete_ae   c x l        trained --train_steps Adam steps; c * ceil(log2 l) bits
+  discrete_grid c x l        the same with the grid codec (a spatial code, c a multiple of
+                             the 4x4 patches); MNIST's trained --reference_steps
   continuous_ae h            the same network with h real latents: 32 h bits (float32),
                              16 h (float16) and 8 h (uint8 on each latent's training range)
   jpeg / webp   quality q    whole file, and with the shared header counted once
@@ -26,6 +28,7 @@ Usage (from the repository root):
     python -m benchmarks.rate_distortion --data_dir /path/to/data \
         [--datasets mnist,cifar10,minatar] [--train_steps 800] [--reference_steps 2000] \
         [--test_items 1000] [--output_dir runs/rate_distortion] [--seed 0]
+        [--methods lossless,jpeg,webp,discrete,grid,continuous]
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ from tqdm import tqdm
 from agents.lifelong import envs
 from agents.stores import codecs
 from benchmarks import frame_bits, static_codecs
+from benchmarks.rate_distortion_plot import PAPER_POINTS, plot
 from recollect import ContinuousAutoencoder, datasets, metrics
 from recollect.datasets.stream import scale_pixels
 
@@ -58,13 +62,14 @@ QUALITIES = (1, 5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95)
 BATCH_SIZE = 32
 EVAL_BATCH_SIZE = 500
 TRAIN_ITEMS = 20_000  # training subset per data set (MinAtar: frames over all games)
-# The paper's Table 5 MNIST points (bits per item, L1): 38x2 and 168x2 latents.
-PAPER_POINTS = {"38x2": (38, 0.05785), "168x2": (168, 0.01955)}
 DISCRETE_SHAPES = {
     "mnist": ((38, 2), (168, 2), (104, 4), (208, 4), (138, 8)),
     "cifar10": ((120, 2), (608, 2), (2456, 2)),  # runners/configs/split_cifar10 budgets
     "minatar": ((40, 4),),
 }
+# The grid codec (one set of latents per 4x4 patch): c a multiple of the cells (49, 64);
+# CIFAR-10's are the shapes the split CIFAR-10 grid rows' budgets choose.
+GRID_SHAPES = {"mnist": ((147, 2),), "cifar10": ((64, 2), (576, 2), (2432, 2)), "minatar": ()}
 CONTINUOUS_SIZES = {"mnist": (2, 5, 20), "cifar10": (4, 19, 77), "minatar": (1, 2, 3, 5)}
 
 
@@ -84,6 +89,8 @@ RECIPES = {  # as in runners/configs: mnist_rotations, split_cifar10, minatar (l
     "cifar10": CodecRecipe("conv", 64, codec_noise=1.0),
     "minatar": CodecRecipe("mlp", 256, codec_noise=0.0),
 }
+GRID_RECIPE = CodecRecipe("grid", 64, codec_noise=0.0)  # runners/configs/split_cifar10 grid rows
+METHODS = ("lossless", "jpeg", "webp", "discrete", "grid", "continuous")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,12 +105,15 @@ class Config:
     seed: int = 0
     qualities: tuple[int, ...] = QUALITIES
     progress: bool = True
+    methods: tuple[str, ...] = METHODS
 
     def __post_init__(self) -> None:
-        """Raises ValueError on an unknown data set or a count below 1."""
+        """Raises ValueError on an unknown data set or method, or a count below 1."""
         unknown = sorted(set(self.datasets) - set(DATASETS))
         if unknown or not self.datasets:
             raise ValueError(f"Expected datasets among {DATASETS}. Received: {self.datasets}")
+        if set(self.methods) - set(METHODS) or not self.methods:
+            raise ValueError(f"Expected methods among {METHODS}. Received: {self.methods}")
         for name in ("train_steps", "reference_steps", "test_items"):
             if getattr(self, name) < 1:
                 raise ValueError(f"Expected {name} >= 1. Received: {getattr(self, name)}")
@@ -186,20 +196,32 @@ def train_codec(
 
 
 def discrete_rows(
-    dataset: str, data: Images, shape: tuple[int, int], config: Config
+    dataset: str, data: Images, shape: tuple[int, int], config: Config, grid: bool = False
 ) -> tuple[list[dict], dict]:
-    """Trains a `DiscreteAutoencoder` of shape (c, l); rows of its stored codes (the mode)."""
-    (c, l), recipe = shape, RECIPES[dataset]
+    """Trains a `DiscreteAutoencoder` of shape (c, l); rows of its stored codes (the mode).
+
+    grid: the grid codec (`GRID_RECIPE`, method "discrete_grid"), trained for
+    --reference_steps on MNIST, as the paper's reference shapes are.
+    """
+    (c, l), recipe = shape, GRID_RECIPE if grid else RECIPES[dataset]
     setting = f"{c}x{l}"
     codec = codecs.build_codec(
         recipe, num_latents=c, num_categories=l, input_shape=data.test.shape[1:], seed=config.seed
     )
-    reference = dataset == "mnist" and setting in PAPER_POINTS
+    reference = dataset == "mnist" and (setting in PAPER_POINTS or grid)
     steps = config.reference_steps if reference else config.train_steps
     record = train_codec(codec, data, steps, recipe, config.seed)
     x = data.pixels(data.test)
     x_hat = binarized(batched(lambda b: codec.decode(codec.encode(b)), x), data.binary)
-    return [distortion_row(dataset, "discrete_ae", setting, codec.bits_per_item, x, x_hat)], record
+    method = "discrete_grid" if grid else "discrete_ae"
+    return [distortion_row(dataset, method, setting, codec.bits_per_item, x, x_hat)], record
+
+
+def grid_rows(
+    dataset: str, data: Images, shape: tuple[int, int], config: Config
+) -> tuple[list[dict], dict]:
+    """`discrete_rows` of the grid codec."""
+    return discrete_rows(dataset, data, shape, config, grid=True)
 
 
 def continuous_rows(
@@ -273,15 +295,22 @@ def dataset_rows(dataset: str, config: Config) -> tuple[list[dict], dict]:
     Raises:
         recollect.datasets.DataNotFoundError: missing data.
     """
-    data = load_images(dataset, config)
-    rows, headers, training = lossless_rows(dataset, data), {}, {}
-    for method in static_codecs.IMAGE_CODECS:
+    data, chosen = load_images(dataset, config), set(config.methods)
+    rows = lossless_rows(dataset, data) if "lossless" in chosen else []
+    headers, training = {}, {}
+    for method in sorted(chosen & set(static_codecs.IMAGE_CODECS)):
         qualities = tqdm(config.qualities, f"{dataset} {method}", disable=not config.progress)
         for quality in qualities:
             new, headers[f"{method} q{quality}"] = image_codec_rows(dataset, method, data, quality)
             rows += new
-    jobs: list[tuple[Callable, object]] = [(discrete_rows, s) for s in DISCRETE_SHAPES[dataset]]
-    jobs += [(continuous_rows, h) for h in CONTINUOUS_SIZES[dataset]]
+    sizes = [
+        ("discrete", discrete_rows, DISCRETE_SHAPES),
+        ("grid", grid_rows, GRID_SHAPES),
+        ("continuous", continuous_rows, CONTINUOUS_SIZES),
+    ]
+    jobs: list[tuple[Callable, object]] = [
+        (job, size) for name, job, table in sizes if name in chosen for size in table[dataset]
+    ]
     for job, argument in tqdm(jobs, f"{dataset} codecs", disable=not config.progress):
         new, record = job(dataset, data, argument, config)
         rows += new
@@ -321,48 +350,6 @@ def write(rows: Sequence[dict], summary: dict, output_dir: str) -> None:
     plot(rows, os.path.join(output_dir, "rate_distortion.png"))
 
 
-STYLES = {  # method -> (matplotlib format, label)
-    "discrete_ae": ("o-", "discrete AE (c x l)"),
-    "continuous_ae_32bit": ("s-", "continuous AE, float32"),
-    "continuous_ae_16bit": ("s--", "continuous AE, float16"),
-    "continuous_ae_8bit": ("s:", "continuous AE, 8-bit"),
-    "jpeg": ("^:", "JPEG, whole file"),
-    "jpeg_shared_header": ("^-", "JPEG, header shared"),
-    "webp": ("v:", "WebP, whole file"),
-    "webp_shared_header": ("v-", "WebP, header shared"),
-}
-TITLES = {"mnist": "MNIST", "cifar10": "CIFAR-10 (JPEG copy)", "minatar": "MinAtar frames"}
-
-
-def plot(rows: Sequence[dict], path: str) -> None:
-    """Figure 3: one panel per data set, bits per item (log) against mean L1."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
-
-    names = list(dict.fromkeys(r["dataset"] for r in rows))
-    figure, axes = plt.subplots(1, len(names), figsize=(5.5 * len(names), 4.5), squeeze=False)
-    for axis, dataset in zip(axes[0], names, strict=True):
-        mine = [r for r in rows if r["dataset"] == dataset]
-        for method, (style, label) in STYLES.items():
-            points = sorted((r["bits_per_item"], r["l1"]) for r in mine if r["method"] == method)
-            if points:
-                axis.plot(*zip(*points, strict=True), style, label=label, markersize=4)
-        for r in (r for r in mine if r["setting"] == "lossless"):
-            axis.plot(r["bits_per_item"], 0.0, "kx")
-            axis.annotate(r["method"], (r["bits_per_item"], 0.0), rotation=60, fontsize=7)
-        if dataset == "mnist":
-            bits, l1 = zip(*PAPER_POINTS.values(), strict=True)
-            axis.plot(bits, l1, "r*", markersize=11, label="paper, Table 5 (38x2, 168x2)")
-        axis.set(xscale="log", xlabel="bits per item", ylabel="mean L1", title=TITLES[dataset])
-        axis.grid(True, which="both", alpha=0.3)
-        axis.legend(fontsize=7)
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
-
-
 _FLAGS = flags.FlagValues()  # its own namespace: other programs use these names
 _IN = {"flag_values": _FLAGS}
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "Data root (else $RECOLLECT_DATA_DIR).", **_IN)
@@ -373,6 +360,7 @@ _TEST_ITEMS = flags.DEFINE_integer("test_items", 1000, "Test items per data set.
 _OUTPUT_DIR = flags.DEFINE_string("output_dir", "runs/rate_distortion", "CSV, PNG, JSON.", **_IN)
 _SEED = flags.DEFINE_integer("seed", 0, "Seeds the data, the weights and the noise.", **_IN)
 _PROGRESS = flags.DEFINE_bool("progress", True, "Show progress bars.", **_IN)
+_METHODS = flags.DEFINE_list("methods", list(METHODS), f"Among {METHODS}.", **_IN)
 
 
 def main(argv: Sequence[str]) -> None:
@@ -387,6 +375,7 @@ def main(argv: Sequence[str]) -> None:
         test_items=_TEST_ITEMS.value,
         seed=_SEED.value,
         progress=_PROGRESS.value,
+        methods=tuple(_METHODS.value),
     )
     rows = run(config, _OUTPUT_DIR.value)
     print(f"{len(rows)} rows in {os.path.join(_OUTPUT_DIR.value, 'rate_distortion.csv')}")

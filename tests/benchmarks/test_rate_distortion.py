@@ -155,6 +155,25 @@ def test_tiny_run_writes_csv_figure_and_summary(tmp_path, monkeypatch):
     assert '"steps": 3' in summary and '"steps": 2' in summary  # the reference shape's budget
 
 
+def test_methods_pick_the_rows_and_grid_rows_use_the_grid_codec(tmp_path, monkeypatch):
+    fakes.write_mnist(tmp_path / "data" / "mnist", num_train=40, num_test=10)
+    monkeypatch.setitem(rate_distortion.GRID_SHAPES, "mnist", ((49, 2),))
+    config = rate_distortion.Config(
+        data_dir=str(tmp_path / "data"),
+        datasets=("mnist",),
+        reference_steps=2,
+        test_items=6,
+        methods=("grid", "lossless"),
+        progress=False,
+    )
+    rows = rate_distortion.run(config, str(tmp_path / "out"))
+    assert {r["method"] for r in rows} == {"raw_uint8", "png", "zstd_uint8", "discrete_grid"}
+    grid = next(r for r in rows if r["method"] == "discrete_grid")
+    assert (grid["setting"], grid["bits_per_item"]) == ("49x2", 49) and 0 <= grid["l1"] <= 1
+    with pytest.raises(ValueError, match="Expected methods among"):
+        rate_distortion.Config(methods=("gif",))
+
+
 def test_missing_data_says_so(tmp_path):
     config = rate_distortion.Config(data_dir=str(tmp_path), datasets=("mnist",), progress=False)
     with pytest.raises(datasets.DataNotFoundError):
