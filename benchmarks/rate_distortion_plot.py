@@ -1,8 +1,16 @@
-"""The figure of `benchmarks.rate_distortion`: the paper's Figure 3, one panel per data set."""
+"""The figure of `benchmarks.rate_distortion`: the paper's Figure 3, one panel per data set.
+
+`python -m benchmarks.rate_distortion_plot --csv=a.csv,b.csv --output=figure.png` draws
+the rows of several runs' rate_distortion.csv files (e.g. a `--methods=grid` run beside
+the full one) in one figure.
+"""
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Sequence
+
+from absl import app, flags
 
 # The paper's Table 5 MNIST points (bits per item, L1): 38x2 and 168x2 latents.
 PAPER_POINTS = {"38x2": (38, 0.05785), "168x2": (168, 0.01955)}
@@ -48,3 +56,33 @@ def plot(rows: Sequence[dict], path: str) -> None:
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)
+
+
+def read_rows(paths: Sequence[str]) -> list[dict]:
+    """The rows of rate_distortion.csv files, in order, with bits, L1 and PSNR as floats."""
+    rows = []
+    for path in paths:
+        with open(path, newline="", encoding="utf-8") as f:
+            for row in csv.DictReader(f):
+                numbers = {k: float(row[k]) for k in ("bits_per_item", "l1", "psnr")}
+                rows.append({**row, **numbers})
+    return rows
+
+
+_FLAGS = flags.FlagValues()
+_CSV = flags.DEFINE_list("csv", None, "rate_distortion.csv files.", flag_values=_FLAGS)
+_OUTPUT = flags.DEFINE_string("output", "rate_distortion.png", "The figure.", flag_values=_FLAGS)
+
+
+def main(argv: Sequence[str]) -> None:
+    """Draws the figure of the --csv files' rows."""
+    if len(argv) > 1 or not _CSV.value:
+        raise app.UsageError(f"Expected --csv and only flags. Received: {list(argv[1:])}")
+    plot(read_rows(_CSV.value), _OUTPUT.value)
+    print(f"figure in {_OUTPUT.value}")
+
+
+if __name__ == "__main__":
+    from runners import program
+
+    program.run(main, flag_values=_FLAGS)

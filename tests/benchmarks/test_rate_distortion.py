@@ -2,14 +2,19 @@
 
 import csv
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from benchmarks import rate_distortion, static_codecs
+from benchmarks import rate_distortion, rate_distortion_plot, static_codecs
 from recollect import datasets
 from recollect.datasets.stream import scale_pixels
 from tests.datasets import fakes
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _grey(count=6, seed=0):
@@ -189,6 +194,13 @@ def test_figure_of_rows_read_back_from_the_csv(tmp_path):
     ]  # fmt: skip
     rate_distortion.plot(rows, str(tmp_path / "f.png"))
     assert (tmp_path / "f.png").stat().st_size > 0
+    rate_distortion.write(rows[:2], {}, str(tmp_path / "a"))
+    rate_distortion.write(rows[2:], {}, str(tmp_path / "b"))
+    paths = [str(tmp_path / d / "rate_distortion.csv") for d in ("a", "b")]
+    assert rate_distortion_plot.read_rows(paths) == rows
+    command = [sys.executable, "-m", "benchmarks.rate_distortion_plot", f"--csv={','.join(paths)}"]
+    subprocess.run([*command, f"--output={tmp_path / 'g.png'}"], check=True, cwd=REPO)
+    assert (tmp_path / "g.png").stat().st_size > 0
 
 
 def test_config_refuses_unknown_datasets_and_zero_steps():
