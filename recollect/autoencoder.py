@@ -242,8 +242,7 @@ class DiscreteAutoencoder(Autoencoder):
         arguments.check_int("kernel_size", kernel_size, minimum=1)
         self.kernel_size = int(kernel_size)
         self.bits_per_item = bits.bits_per_item(num_latents, num_categories)
-        if self.architecture == "grid":
-            arguments.check_int("num_latents", num_latents, minimum=1)
+        if self.architecture == "grid":  # bits_per_item has checked num_latents
             check_grid_latents(self.input_spec_shape, num_latents)
         if not temperature > 0:
             raise ValueError(f"Expected temperature > 0. Received: temperature={temperature!r}")

@@ -62,10 +62,10 @@ def plan(
             "--num_latents/--num_categories for recollections. Received: neither"
         )
     else:
+        multiple = latent_multiple(config, input_shape)
         if total:
             smallest = config.num_categories or bits.MIN_CATEGORIES
-            fewest = latent_multiple(config, input_shape)
-            _check_codec_fits(config, incremental_storage, input_shape, fewest, smallest)
+            _check_codec_fits(config, incremental_storage, input_shape, multiple, smallest)
         shape = budget.best_code_shape(
             incremental_storage=incremental_storage,
             input_shape=input_shape,
@@ -73,7 +73,7 @@ def plan(
             total_storage=incremental_storage if total else None,
             num_categories=config.num_categories,
             param_count_fn=param_count_fn(config, input_shape),
-            latent_multiple=latent_multiple(config, input_shape),
+            latent_multiple=multiple,
         )
         chosen = StoragePlan(
             config.items, shape.bits_per_item, shape.num_latents, shape.num_categories
