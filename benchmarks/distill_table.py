@@ -11,9 +11,15 @@ and the time the students trained.
 With --png it also draws the learning curves (mean +- std over seeds, one panel
 per student, `agents.distill.plotting`) of the methods every seed has finished.
 
+With --best_of, the seeds of a second run (the same methods under another
+setting, as the paper reports the better of learning rates 1e-3 and 1e-4) are read
+too, and a second table gives, per method and episode count, the better of the two
+runs' means with its std and the run it came from (its learning rate).
+
 Usage (from the repository root):
     python -m benchmarks.distill_table --workdirs=runs/distill/seed0,runs/distill/seed1 \
-        [--episodes=1000,10000] [--output=table.md] [--png=curves.png] [--methods=a,b]
+        [--episodes=1000,10000] [--output=table.md] [--png=curves.png] [--methods=a,b] \
+        [--best_of=runs/distill_lr4/seed0,runs/distill_lr4/seed1]
 """
 
 from __future__ import annotations
@@ -33,18 +39,30 @@ def seed_curves(workdir: str) -> list[dict[str, Any]]:
     """Per seed of a work directory: its curves, teacher, memories, timings, and episodes."""
     config_path = os.path.join(workdir, "config.json")
     with open(config_path) as f:
-        episodes = json.load(f)["episodes"]
+        config = json.load(f)
+    episodes, learning_rate = config["episodes"], config["learning_rate"]
     results_path = os.path.join(workdir, "results.json")
     if os.path.exists(results_path):
         with open(results_path) as f:
             per_seed = json.load(f)["per_seed"]
-        return [{**seed, "episodes": episodes, "finished": True} for seed in per_seed]
+        return [
+            {**seed, "episodes": episodes, "learning_rate": learning_rate, "finished": True}
+            for seed in per_seed
+        ]
     seeds = []
     for path in sorted(glob.glob(os.path.join(workdir, "seed_*", "progress.json"))):
         with open(path) as f:
             progress = json.load(f)
         seed = int(os.path.basename(os.path.dirname(path)).removeprefix("seed_"))
-        seeds.append({**progress, "seed": seed, "episodes": episodes, "finished": False})
+        seeds.append(
+            {
+                **progress,
+                "seed": seed,
+                "episodes": episodes,
+                "learning_rate": learning_rate,
+                "finished": False,
+            }
+        )
     return seeds
 
 
@@ -69,6 +87,52 @@ def table(seeds: list[dict[str, Any]], shown: Sequence[int]) -> str:
                 s["curves"][method][column] for s in seeds if len(s["curves"][method]) > column
             ]
             cells.append(_cell(values) if len(values) == len(seeds) else "not reached")
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _column_values(seeds: list[dict[str, Any]], method: str, column: int) -> list[float] | None:
+    """Every seed's accuracy of `method` at test point `column`; None unless all reached it."""
+    if not all(method in s["curves"] and len(s["curves"][method]) > column for s in seeds):
+        return None
+    return [s["curves"][method][column] for s in seeds]
+
+
+def best_table(runs: Sequence[list[dict[str, Any]]], shown: Sequence[int]) -> str:
+    """Per method and shown episode count, the run with the higher mean: mean +- std (its lr).
+
+    Args:
+        runs: each run's seeds (`seed_curves`), the same methods and test points.
+        shown: the episode counts to show, each a test point of every run.
+
+    Raises:
+        ValueError: the runs test at different episode counts.
+    """
+    episodes = runs[0][0]["episodes"]
+    if any(run[0]["episodes"] != episodes for run in runs):
+        raise ValueError(
+            "Expected runs with the same --episodes. Received: "
+            + "; ".join(str(run[0]["episodes"]) for run in runs)
+        )
+    columns = [episodes.index(e) for e in shown]
+    methods = [m for m in runs[0][0]["curves"] if all(m in run[0]["curves"] for run in runs)]
+    lines = [
+        "| method (better of the runs) | " + " | ".join(f"{e:,} episodes" for e in shown) + " |",
+        "|---|" + "---:|" * len(shown),
+    ]
+    for method in methods:
+        cells = []
+        for column in columns:
+            candidates = []
+            for run in runs:
+                values = _column_values(run, method, column)
+                if values is not None:
+                    candidates.append((mean_std(values)["mean"], values, run[0]["learning_rate"]))
+            if not candidates:
+                cells.append("not reached")
+                continue
+            _, values, learning_rate = max(candidates, key=lambda c: c[0])
+            cells.append(f"{_cell(values)} (lr {learning_rate:g})")
         lines.append(f"| {method} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -126,12 +190,20 @@ def main(argv: Sequence[str] | None = None) -> str:
     parser.add_argument("--output", default=None, help="markdown file to write")
     parser.add_argument("--png", default=None, help="learning-curve figure to write")
     parser.add_argument("--methods", default="", help="methods to draw (default: all)")
+    parser.add_argument(
+        "--best_of", default="", help="a second run's work directories: also the better of the two"
+    )
     args = parser.parse_args(argv)
     seeds = [s for w in args.workdirs.split(",") for s in seed_curves(w)]
     if not seeds:
         raise SystemExit(f"Expected distillation work directories. Received: {args.workdirs}")
     shown = [int(e) for e in args.episodes.split(",")]
     text = table(seeds, shown) + "\n\n" + summary(seeds) + "\n"
+    if args.best_of:
+        other = [s for w in args.best_of.split(",") if w for s in seed_curves(w)]
+        if not other:
+            raise SystemExit(f"Expected distillation work directories. Received: {args.best_of}")
+        text += "\n" + best_table([seeds, other], shown) + "\n"
     print(text)
     if args.output:
         with open(args.output, "w") as f:
