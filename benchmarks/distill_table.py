@@ -123,11 +123,11 @@ def best_table(runs: Sequence[list[dict[str, Any]]], shown: Sequence[int]) -> st
     for method in methods:
         cells = []
         for column in columns:
-            candidates = []
+            candidates: list[tuple[float, list[float], float]] = []
             for run in runs:
                 values = _column_values(run, method, column)
                 if values is not None:
-                    candidates.append((mean_std(values)["mean"], values, run[0]["learning_rate"]))
+                    candidates.append((sum(values) / len(values), values, run[0]["learning_rate"]))
             if not candidates:
                 cells.append("not reached")
                 continue
