@@ -108,7 +108,9 @@ def test_the_saved_memory_decodes_the_codes_of_the_training_images(finished, dat
     rows = np.arange(5)
     stored = memory.recall_rows(rows)
     decoded = memory.decode(memory.encode(data["x_train"][:5].astype(np.float32) / 255.0))
-    np.testing.assert_array_equal(stored["x"].numpy(), decoded.numpy())
+    # the same codes: decoded through two compiled paths, equal up to float round-off (a
+    # different code changes pixels by far more)
+    np.testing.assert_allclose(stored["x"].numpy(), decoded.numpy(), rtol=0, atol=1e-5)
     np.testing.assert_array_equal(stored["label"].numpy(), data["y_train"][:5])
 
 
