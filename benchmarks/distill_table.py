@@ -28,7 +28,8 @@ import argparse
 import glob
 import json
 import os
-from collections.abc import Sequence
+import statistics
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from agents.distill.results import curve_summary
@@ -37,32 +38,20 @@ from agents.experiment import mean_std
 
 def seed_curves(workdir: str) -> list[dict[str, Any]]:
     """Per seed of a work directory: its curves, teacher, memories, timings, and episodes."""
-    config_path = os.path.join(workdir, "config.json")
-    with open(config_path) as f:
+    with open(os.path.join(workdir, "config.json")) as f:
         config = json.load(f)
-    episodes, learning_rate = config["episodes"], config["learning_rate"]
+    run = {"episodes": config["episodes"], "learning_rate": config["learning_rate"]}
     results_path = os.path.join(workdir, "results.json")
     if os.path.exists(results_path):
         with open(results_path) as f:
             per_seed = json.load(f)["per_seed"]
-        return [
-            {**seed, "episodes": episodes, "learning_rate": learning_rate, "finished": True}
-            for seed in per_seed
-        ]
+        return [{**seed, **run, "finished": True} for seed in per_seed]
     seeds = []
     for path in sorted(glob.glob(os.path.join(workdir, "seed_*", "progress.json"))):
         with open(path) as f:
             progress = json.load(f)
         seed = int(os.path.basename(os.path.dirname(path)).removeprefix("seed_"))
-        seeds.append(
-            {
-                **progress,
-                "seed": seed,
-                "episodes": episodes,
-                "learning_rate": learning_rate,
-                "finished": False,
-            }
-        )
+        seeds.append({**progress, "seed": seed, **run, "finished": False})
     return seeds
 
 
@@ -71,31 +60,40 @@ def _cell(values: Sequence[float]) -> str:
     return f"{100 * summary['mean']:.2f} ± {100 * summary['std']:.2f}"
 
 
-def table(seeds: list[dict[str, Any]], shown: Sequence[int]) -> str:
-    """The markdown table: a row per method, a column per shown episode count."""
-    episodes = seeds[0]["episodes"]
-    columns = [episodes.index(e) for e in shown]
-    methods = [m for m in seeds[0]["curves"] if all(m in s["curves"] for s in seeds)]
-    lines = [
-        "| method | " + " | ".join(f"{e:,} episodes" for e in shown) + " |",
-        "|---|" + "---:|" * len(shown),
-    ]
-    for method in methods:
-        cells = []
-        for column in columns:
-            values = [
-                s["curves"][method][column] for s in seeds if len(s["curves"][method]) > column
-            ]
-            cells.append(_cell(values) if len(values) == len(seeds) else "not reached")
-        lines.append(f"| {method} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
 def _column_values(seeds: list[dict[str, Any]], method: str, column: int) -> list[float] | None:
     """Every seed's accuracy of `method` at test point `column`; None unless all reached it."""
     if not all(method in s["curves"] and len(s["curves"][method]) > column for s in seeds):
         return None
     return [s["curves"][method][column] for s in seeds]
+
+
+def _markdown(
+    title: str,
+    methods: Sequence[str],
+    episodes: Sequence[int],
+    shown: Sequence[int],
+    cell: Callable[[str, int], str],
+) -> str:
+    """A row per method, a column per shown episode count; cell(method, test point index)."""
+    columns = [list(episodes).index(e) for e in shown]
+    lines = [
+        f"| {title} | " + " | ".join(f"{e:,} episodes" for e in shown) + " |",
+        "|---|" + "---:|" * len(shown),
+    ]
+    for method in methods:
+        lines.append(f"| {method} | " + " | ".join(cell(method, c) for c in columns) + " |")
+    return "\n".join(lines)
+
+
+def table(seeds: list[dict[str, Any]], shown: Sequence[int]) -> str:
+    """The markdown table: a row per method, a column per shown episode count."""
+    methods = [m for m in seeds[0]["curves"] if all(m in s["curves"] for s in seeds)]
+
+    def cell(method: str, column: int) -> str:
+        values = _column_values(seeds, method, column)
+        return "not reached" if values is None else _cell(values)
+
+    return _markdown("method", methods, seeds[0]["episodes"], shown, cell)
 
 
 def best_table(runs: Sequence[list[dict[str, Any]]], shown: Sequence[int]) -> str:
@@ -114,27 +112,20 @@ def best_table(runs: Sequence[list[dict[str, Any]]], shown: Sequence[int]) -> st
             "Expected runs with the same --episodes. Received: "
             + "; ".join(str(run[0]["episodes"]) for run in runs)
         )
-    columns = [episodes.index(e) for e in shown]
     methods = [m for m in runs[0][0]["curves"] if all(m in run[0]["curves"] for run in runs)]
-    lines = [
-        "| method (better of the runs) | " + " | ".join(f"{e:,} episodes" for e in shown) + " |",
-        "|---|" + "---:|" * len(shown),
-    ]
-    for method in methods:
-        cells = []
-        for column in columns:
-            candidates: list[tuple[float, list[float], float]] = []
-            for run in runs:
-                values = _column_values(run, method, column)
-                if values is not None:
-                    candidates.append((sum(values) / len(values), values, run[0]["learning_rate"]))
-            if not candidates:
-                cells.append("not reached")
-                continue
-            _, values, learning_rate = max(candidates, key=lambda c: c[0])
-            cells.append(f"{_cell(values)} (lr {learning_rate:g})")
-        lines.append(f"| {method} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+
+    def cell(method: str, column: int) -> str:
+        candidates = [
+            (statistics.fmean(values), values, run[0]["learning_rate"])
+            for run in runs
+            if (values := _column_values(run, method, column)) is not None
+        ]
+        if not candidates:
+            return "not reached"
+        _, values, learning_rate = max(candidates, key=lambda c: c[0])
+        return f"{_cell(values)} (lr {learning_rate:g})"
+
+    return _markdown("method (better of the runs)", methods, episodes, shown, cell)
 
 
 def summary(seeds: list[dict[str, Any]]) -> str:
