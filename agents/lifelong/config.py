@@ -29,7 +29,7 @@ from agents.lifelong import envs
 from agents.lifelong.frame_stacks import check_stored_frames
 from agents.stores import codecs
 
-STORAGES = ("real", "recollections", "lossless")
+STORAGES = ("real", "recollections", "lossless", "corrected")
 WRITE_POLICIES = ("game_rings", "reservoir")
 NETWORKS = ("minatar", "nature")
 
@@ -154,14 +154,16 @@ class LifelongConfig:
         steps_per_phase: environment steps before switching to the next game.
         cycles: passes over the games.
         task_aware: feed the Q-network a one-hot id of the game being played.
-        storage: "real" (raw frames, bit-packed when binary), "recollections"
-            or "lossless" (binary frames as their set positions, `LosslessTransitions`).
+        storage: "real" (raw frames, bit-packed when binary), "recollections",
+            "lossless" (binary frames as their set positions, `LosslessTransitions`)
+            or "corrected" (binary frames as a fixed pretrained codec's code and
+            the positions it gets wrong, `CorrectedTransitions`).
         memory_bytes: the replay memory's byte budget, the same for both storages.
         write_policy: "game_rings" (an equal FIFO share per game) or "reservoir".
         stored_frames: "observation" (each observation whole) or "newest" (the
             newest frame of each observation's stack, the stacks rebuilt when
             sampled, as Dopamine does; `agents.lifelong.frame_stacks`).
-        codec: the codec's settings (used by storage="recollections").
+        codec: the codec's settings (used by storage="recollections" and "corrected").
         agent: the Double-DQN settings.
         eval_episodes: greedy episodes per game after every phase.
         eval_max_steps: steps after which an evaluation episode is cut.

@@ -2,16 +2,17 @@
 
 Where this sits: `agents.lifelong.stores.make_store("lossless", ...)` makes it;
 `DQNAgent` calls `observe` and `learn_batch` inside its compiled step, as for
-`RealTransitions`. A frame is stored as the positions of its set values
-(`sparse_frames`), so a transition's size varies; each game's share of the
-budget is a ring of bytes (the arena) and a ring of fixed-size rows:
+`RealTransitions`. A frame is stored exactly by its coder (`frame_coders`: the
+positions of its set values; `CorrectedTransitions` a code and its corrections),
+so a transition's size varies; each game's share of the budget is a ring of
+bytes (the arena) and a ring of fixed-size rows:
 
 ```
 per game g of G (equal shares), made once, zero-filled, on CPU
 arena        uint8   [G, A]  the game's codes back to back: byte p of its stream
                              lives at arena[g, p mod A]
 rows, a ring [G, R]          row number r of the game in slot r mod R (14 bytes)
-  obs_count, next_count      uint16  set values of obs and next_obs
+  obs_count, next_count      uint16  m of obs and next_obs (the coder's count)
   obs_shared                 uint8   1: obs is the previous row's next_obs, its code
                                      not written again (consecutive steps of an episode)
   action uint8   reward float32   discount float32
@@ -20,7 +21,7 @@ written      int64   [G]     rows written to the game
 rng_seed     int64   [2]     the sampler's counter-based seed
 
 row k back from the game's newest (k = 0: the newest)
-  own bytes   code_bytes(next_count) + (1 - obs_shared) * code_bytes(obs_count)
+  own bytes   frame_bytes(next_count) + (1 - obs_shared) * frame_bytes(obs_count)
   start       head - sum of the own bytes of rows 0..k              (derived)
   first byte  start - obs_shared * code_bytes(obs_count)
   valid       k < min(written, R) and head - first byte <= A
@@ -44,20 +45,14 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from agents.lifelong import sparse_frames
+from agents.lifelong import frame_coders
 from recollect.write_policies import uniform_below
 
 ROW_BYTES = 2 + 2 + 1 + 1 + 4 + 4  # obs_count, next_count, obs_shared, action, reward, discount
 GAME_BYTES = 8 + 8  # head, written
 RNG_BYTES = 16
-_ROW_FIELDS = {
-    "obs_count": tf.uint16,
-    "next_count": tf.uint16,
-    "obs_shared": tf.uint8,
-    "action": tf.uint8,
-    "reward": tf.float32,
-    "discount": tf.float32,
-}
+_ROW_FIELDS = {"obs_count": tf.uint16, "next_count": tf.uint16, "obs_shared": tf.uint8}
+_ROW_FIELDS |= {"action": tf.uint8, "reward": tf.float32, "discount": tf.float32}
 
 
 def _expect(ok: bool, expected: str, received: str) -> None:
@@ -100,14 +95,15 @@ class LosslessTransitions(tf.Module):
         seed: int,
         stored_frames: str = "observation",
         expected_density: float = 1 / 32,
+        codec: Any = None,
         **unused: Any,
     ) -> None:
-        super().__init__(name="lossless_transitions")
+        super().__init__(name=f"{self.kind}_transitions")
         del unused
         self.obs_shape, self.binary, self.num_games = tuple(obs_shape), bool(binary), num_games
         self.num_values = math.prod(self.obs_shape)
-        self.bits = sparse_frames.position_bits(self.num_values)
         self._check(binary, num_actions, policy, stored_frames, expected_density)
+        self.coder = self._coder(codec, seed)
         self.rows, self.arena_bytes = self._layout(memory_bytes, expected_density)
         self.buffer_bytes = num_games * (self.arena_bytes + ROW_BYTES * self.rows + GAME_BYTES)
         self.buffer_bytes += RNG_BYTES
@@ -130,19 +126,19 @@ class LosslessTransitions(tf.Module):
     ) -> None:
         _expect(
             binary,
-            "binary frames (values 0 and 1, as MinAtar's) for --storage=lossless",
+            f"binary frames (values 0 and 1, as MinAtar's) for --storage={self.kind}",
             "frames of 8-bit values (use --storage=real)",
         )
         _expect(self.num_values < 2**16, "frames of < 65,536 values", f"{self.obs_shape}")
         _expect(num_actions <= 256, "<= 256 actions", f"num_actions={num_actions}")
         _expect(
             policy == "game_rings",
-            "--write_policy=game_rings with --storage=lossless (rows are written in order)",
+            f"--write_policy=game_rings with --storage={self.kind} (rows are written in order)",
             f"--write_policy={policy}",
         )
         _expect(
             stored_frames == "observation",
-            "--stored_frames=observation with --storage=lossless (a row's obs is already "
+            f"--stored_frames=observation with --storage={self.kind} (a row's obs is already "
             "the previous row's next_obs when they are equal)",
             f"--stored_frames={stored_frames}",
         )
@@ -155,20 +151,24 @@ class LosslessTransitions(tf.Module):
             ValueError: if a share cannot hold one row and two frames of every value set.
         """
         share = (memory_bytes - RNG_BYTES) // self.num_games - GAME_BYTES
-        largest = 2 * ((self.num_values * self.bits + 7) // 8)  # two frames, every value set
+        largest = 2 * self.coder.frame_bytes(self.num_values)  # two frames, every value set
         needed = self.num_games * (ROW_BYTES + largest + GAME_BYTES) + RNG_BYTES
         _expect(
             share >= ROW_BYTES + largest,
-            f"--memory_bytes to hold one lossless transition per game ({self.num_games}) "
+            f"--memory_bytes to hold one {self.kind} transition per game ({self.num_games}) "
             f"at its largest ({ROW_BYTES + largest} bytes, every value set) and the "
             f"counters, i.e. >= {needed}",
             f"memory_bytes={memory_bytes}",
         )
-        expected = (math.ceil(density * self.num_values) * self.bits + 7) // 8
+        expected = self.coder.frame_bytes(math.ceil(density * self.num_values))
         rows = min(share // (ROW_BYTES + expected), (share - largest) // ROW_BYTES)
         return rows, share - ROW_BYTES * rows
 
-    # ------------------------------------------------------------------ writes
+    def _coder(self, codec: Any, seed: int) -> frame_coders.SparseCoder:
+        """The frame coder: the positions of the set values (codec, seed unused)."""
+        del codec, seed
+        return frame_coders.SparseCoder(self.num_values)
+
     def observe(self, transition: dict[str, tf.Tensor]) -> tf.Tensor:
         """Writes transitions in order (graph-safe).
 
@@ -214,8 +214,8 @@ class LosslessTransitions(tf.Module):
     def _write(self, row: list[tf.Tensor]) -> tf.Tensor:
         """Writes one transition [obs, next_obs, action, reward, discount, game]."""
         obs, next_obs, action, reward, discount, game = row
-        obs_code, obs_count = sparse_frames.encode(obs, self.bits)
-        next_code, next_count = sparse_frames.encode(next_obs, self.bits)
+        obs_code, obs_count = self.coder.encode(obs)
+        next_code, next_count = self.coder.encode(next_obs)
         head, number = self.head[game], self.written[game]
         shared = self._repeats_last(game, obs_code, obs_count)
         own = tf.concat([obs_code[: (1 - shared) * tf.size(obs_code)], next_code], 0)
@@ -282,8 +282,8 @@ class LosslessTransitions(tf.Module):
         def column(name: str) -> tf.Tensor:
             return tf.cast(tf.gather(self.fields[name].value(), slots, batch_dims=1), tf.int64)
 
-        obs = sparse_frames.code_bytes(column("obs_count"), self.bits)
-        return obs, sparse_frames.code_bytes(column("next_count"), self.bits), column("obs_shared")
+        obs = self.coder.frame_bytes(column("obs_count"))
+        return obs, self.coder.frame_bytes(column("next_count")), column("obs_shared")
 
     def size(self) -> tf.Tensor:
         """int64 []: transitions held (valid rows)."""
@@ -328,16 +328,16 @@ class LosslessTransitions(tf.Module):
         """Decodes the obs and next_obs of n rows whose own bytes begin at `start`."""
         obs_count = tf.cast(row["obs_count"], tf.int64)
         next_count = tf.cast(row["next_count"], tf.int64)
-        obs_bytes = sparse_frames.code_bytes(obs_count, self.bits)
+        obs_bytes = self.coder.frame_bytes(obs_count)
         shared = tf.cast(row["obs_shared"], tf.int64)
         firsts = tf.concat([start - shared * obs_bytes, start + (1 - shared) * obs_bytes], 0)
         counts = tf.concat([obs_count, next_count], 0)
-        lengths = sparse_frames.code_bytes(counts, self.bits)
+        lengths = self.coder.frame_bytes(counts)
         offsets = tf.ragged.range(firsts, firsts + lengths)
         owner = tf.gather(tf.concat([games, games], 0), offsets.value_rowids())
         where = tf.math.floormod(offsets.flat_values, self.arena_bytes)
         packed = tf.gather_nd(self.arena, tf.stack([owner, where], 1))
-        frames = sparse_frames.decode(packed, counts, self.num_values, self.bits)
+        frames = self.coder.decode(packed, counts)
         obs, next_obs = tf.split(tf.reshape(frames, [-1, *self.obs_shape]), 2)
         return {"obs": obs, "next_obs": next_obs}
 

@@ -4,6 +4,8 @@
 "real"           RealTransitions          raw frames, bit-packed when binary (replay.py)
 "recollections"  RecollectionTransitions  k-bit codes (recollection_transitions.py)
 "lossless"       LosslessTransitions      binary frames' set positions (lossless_transitions.py)
+"corrected"      CorrectedTransitions     a fixed codec's code + the values it gets wrong
+                                          (corrected_transitions.py)
 ```
 All take the same byte budget and have the same methods: observe, learn_batch,
 sample, stabilize, size, frame_error, footprint.
@@ -14,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from agents.lifelong.corrected_transitions import CorrectedTransitions
 from agents.lifelong.lossless_transitions import LosslessTransitions
 from agents.lifelong.recollection_transitions import RecollectionTransitions
 from agents.lifelong.replay import RealTransitions
@@ -31,7 +34,12 @@ def _real(**kwargs: Any) -> RealTransitions:
 STORES: Registry[Callable[..., TransitionStore]] = Registry(
     "storage",
     "--storage",
-    {"real": _real, "recollections": RecollectionTransitions, "lossless": LosslessTransitions},
+    {
+        "real": _real,
+        "recollections": RecollectionTransitions,
+        "lossless": LosslessTransitions,
+        "corrected": CorrectedTransitions,
+    },
 )
 
 
