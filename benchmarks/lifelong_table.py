@@ -9,7 +9,9 @@ transitions held, bits per frame, final mean normalised return (retention over a
 games after the last cycle), the mean normalised return of each game in its own
 phase, BWT, each game's final raw return, and training speed; then each game's
 frame error after its own phases and after the other games' phases (the codec's
-forgetting).
+forgetting); then each game's mean training return over the second half of each
+of its phases, from every seed's `seed_<s>/result.json` (less noisy than the few
+greedy evaluation episodes behind "in phase").
 
 Usage (from the repository root):
     python -m benchmarks.lifelong_table --workdirs=runs/minatar_real,runs/minatar_rec \
@@ -46,6 +48,11 @@ def joined_run(workdirs: list[str]) -> dict:
         SystemExit: if the runs' settings, apart from their seeds, differ.
     """
     runs = [_load(os.path.join(w, "results.json")) for w in workdirs]
+    for workdir, run in zip(workdirs, runs, strict=True):
+        for seed in run["seeds"]:
+            path = os.path.join(workdir, f"seed_{seed['seed']}", "result.json")
+            if "episodes" not in seed and os.path.exists(path):
+                seed["episodes"] = _load(path)["episodes"]
     settings = [{k: v for k, v in r["config"].items() if k != "seeds"} for r in runs]
     if any(s != settings[0] for s in settings):
         raise SystemExit(f"error: expected runs of the same settings to join: {workdirs}")
@@ -168,6 +175,59 @@ def frame_error_markdown(runs: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
+def training_in_phase(run: dict, references: dict[str, float], learned: list[str]) -> dict:
+    """Each phase's mean training return over its second half, raw and normalised.
+
+    A seed's `episodes` are [env step at the episode's end, game, return]; a phase
+    p of S steps keeps its game's episodes that end in (p S + S / 2, (p + 1) S].
+
+    Returns:
+        {"raw": game -> its phases' means over seeds, "normalised": mean and std over
+        seeds of the mean over the learned games' phases of (R - random) /
+        (reference - random)}; {} when a seed has no episodes.
+    """
+    seeds = run["seeds"]
+    if not all("episodes" in s for s in seeds):
+        return {}
+    steps = run["config"]["steps_per_phase"]
+    games, played = seeds[0]["games"], seeds[0]["phase_games"]
+    means = np.full((len(seeds), len(played)), np.nan)
+    for i, seed in enumerate(seeds):
+        episodes = np.asarray(seed["episodes"], float).reshape(-1, 3)
+        for p, g in enumerate(played):
+            end = episodes[:, 0]
+            kept = (end > p * steps + steps // 2) & (end <= (p + 1) * steps)
+            kept &= episodes[:, 1] == g
+            means[i, p] = episodes[kept, 2].mean() if kept.any() else np.nan
+    raw = {
+        game: [float(np.nanmean(means[:, p])) for p, q in enumerate(played) if q == g]
+        for g, game in enumerate(games)
+    }
+    scores = []
+    for i, seed in enumerate(seeds):
+        low = seed["random_returns"]
+        values = [
+            (means[i, p] - low[g]) / (references[games[g]] - low[g])
+            for p, g in enumerate(played)
+            if games[g] in learned
+        ]
+        scores.append(float(np.nanmean(values)))
+    return {"raw": raw, "normalised": results.mean_std(scores)}
+
+
+def training_markdown(rows: dict[str, dict]) -> str:
+    """One row per run: normalised training return in phase, each game's phase means."""
+    games = list(next(iter(rows.values()))["raw"])
+    lines = ["| run | normalised, in phase | " + " | ".join(games) + " |"]
+    lines.append("|---" * (len(games) + 2) + "|")
+    for name, row in rows.items():
+        n = row["normalised"]
+        cells = [f"{n['mean']:.2f} ± {n['std']:.2f}"]
+        cells += [", ".join(f"{v:.2f}" for v in row["raw"][g]) for g in games]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     """Prints the table and writes the JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -185,12 +245,18 @@ def main() -> None:
         raise SystemExit("error: no game's reference beats its random policy")
     rows = {name: run_row(run, references, learned) for name, run in runs.items()}
     errors = {name: frame_error_summary(run) for name, run in runs.items()}
+    training = {name: training_in_phase(run, references, learned) for name, run in runs.items()}
+    training = {name: row for name, row in training.items() if row}
     with open(args.output, "w", encoding="utf-8") as f:
-        json.dump({"rows": rows, "frame_error": errors, "references": references}, f, indent=2)
+        out = {"rows": rows, "frame_error": errors, "training": training}
+        json.dump({**out, "references": references}, f, indent=2)
     print(markdown(rows, references))
     print("\nFrame error (wrong pixels of an evaluation frame after encoding and decoding, "
           "mean over seeds):\n")  # fmt: skip
     print(frame_error_markdown(runs))
+    if training:
+        print("\nTraining return (epsilon-greedy), second half of each phase, mean over seeds:\n")
+        print(training_markdown(training))
     left_out = [g for g in next(iter(runs.values()))["seeds"][0]["games"] if g not in learned]
     if left_out:
         print(f"\nNormalised over {', '.join(learned)}; left out (the single-game agent "

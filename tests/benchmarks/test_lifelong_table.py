@@ -78,3 +78,31 @@ def test_runs_of_other_seeds_join_into_one_row_and_other_settings_are_refused(tm
     assert [s["seed"] for s in joined["seeds"]] == [0, 1, 2]
     with pytest.raises(SystemExit, match="same settings"):
         lifelong_table.joined_run([str(tmp_path / "a"), str(tmp_path / "c")])
+
+
+def test_training_returns_in_phase_keep_the_second_half_of_each_phase(tmp_path):
+    import json
+
+    seeds = [_seed(0, [[0.0, 0.0]] * 3), _seed(1, [[0.0, 0.0]] * 3)]
+    for seed in seeds:
+        seed["phase_games"] = [0, 1, 0]
+    # 10 steps a phase: episodes ending at steps 6-10 count for phase 0, 16-20 for phase 1
+    seeds[0]["episodes"] = [[3, 0, 100.0], [7, 0, 3.0], [10, 0, 5.0], [18, 1, 2.0], [28, 0, 5.0]]
+    seeds[1]["episodes"] = [[8, 0, 5.0], [12, 1, 100.0], [20, 1, 4.0], [29, 0, 3.0], [29, 1, 9.0]]
+    run = {"config": {"steps_per_phase": 10, "seeds": [0]}, "seeds": seeds[:1]}
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "seed_0").mkdir()
+    (tmp_path / "a" / "results.json").write_text(json.dumps({**run, "seeds": [_seed(0, [[0.0]])]}))
+    (tmp_path / "a" / "seed_0" / "result.json").write_text(json.dumps(seeds[0]))
+    joined = lifelong_table.joined_run([str(tmp_path / "a")])
+    assert joined["seeds"][0]["episodes"] == seeds[0]["episodes"]  # read from seed_0
+    run = {"config": {"steps_per_phase": 10}, "seeds": seeds}
+    references = {"a": 5.0, "b": 4.0}  # random returns: a 1.0, b 0.0
+    out = lifelong_table.training_in_phase(run, references, ["a", "b"])
+    # seed 0: phases a 4.0, b 2.0, a 5.0; seed 1: a 5.0, b 4.0, a 3.0
+    assert out["raw"] == {"a": [4.5, 4.0], "b": [3.0]}
+    # normalised, seed 0: (0.75 + 0.5 + 1.0) / 3; seed 1: (1.0 + 1.0 + 0.5) / 3
+    assert out["normalised"]["mean"] == pytest.approx((2.25 / 3 + 2.5 / 3) / 2)
+    table = lifelong_table.training_markdown({"rec": out})
+    assert "| rec | 0.79 ± 0.04 | 4.50, 4.00 | 3.00 |" in table
+    assert lifelong_table.training_in_phase({"seeds": [_seed(0, [[0.0]])]}, references, ["a"]) == {}

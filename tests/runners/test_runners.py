@@ -29,6 +29,7 @@ LIFELONG_NAMES = (
     "atari_cycle.flags",
     "minatar_cycle.flags",
     "minatar_pair.flags",
+    "minatar_pair_corrected.flags",
     "minatar_pair_pretrained.flags",
 )
 DISTILL_NAMES = ("distill_mnist.flags",)  # parsed in tests/agents/test_distill.py
@@ -415,7 +416,7 @@ def test_the_lifelong_flagfiles_parse_into_valid_configs(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     for path in LIFELONG_FLAGFILES:
         _write_the_frame_codecs_it_starts_from(path, tmp_path)
-    atari, minatar, pair, pretrained = (
+    atari, minatar, pair, corrected, pretrained = (
         lifelong_runner.config_from_flagfile(
             os.path.join(REPO, "runners", "configs", name), "--seeds=0,1"
         )
@@ -426,6 +427,8 @@ def test_the_lifelong_flagfiles_parse_into_valid_configs(tmp_path, monkeypatch):
     assert pretrained.codec.codec_init == "codecs/minatar_pair_40x4.npz"
     assert pretrained.codec.codec_init_sha256 and pretrained.codec.codec_decoder_steps is None
     assert pair.codec.codec_init is None and pair.codec.codec_decoder_steps is None
+    assert corrected.storage == "corrected" and corrected.codec == pretrained.codec
+    assert dataclasses.replace(corrected, storage="recollections") == pretrained
     assert minatar.games == ("breakout", "space_invaders", "freeway", "asterix", "seaquest")
     assert minatar.memory_bytes == 1_000_000 and minatar.seeds == (0, 1)
     assert atari.agent.network == "nature" and atari.codec.codec == "conv"
