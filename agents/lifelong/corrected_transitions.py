@@ -72,7 +72,9 @@ class CorrectedTransitions(LosslessTransitions):
             frame_codec, sha256=codec.codec_init_sha256
         )
         frame_codec.trainable = False
-        self.codec_bytes = sum(4 * int(np.prod(w.shape)) for w in frame_codec.weights)
+        self.codec_bytes = 4 * (
+            frame_codec.encoder.count_params() + frame_codec.decoder.count_params()
+        )
         return frame_coders.CorrectedCoder(frame_codec, self.obs_shape)
 
     def frame_error(self, frames: np.ndarray) -> float:
