@@ -20,6 +20,7 @@ method and are left out of both, as in the paper.
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,6 +75,11 @@ class Footprint:
             "incremental_storage_raw_examples": self.incremental_storage_raw_examples,
             "total_storage_raw_examples": self.total_storage_raw_examples,
         }
+
+
+def codec_param_bytes(codec: Any) -> int:
+    """codec_bytes of a codec: its encoder's and decoder's parameters as float32."""
+    return 4 * (codec.encoder.count_params() + codec.decoder.count_params())
 
 
 def raw_example_bytes(num_values: int, *, bits_per_value: int = 8) -> float:

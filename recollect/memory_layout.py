@@ -30,7 +30,7 @@ import tensorflow as tf
 from recollect import bits
 from recollect.arguments import check_int, check_seed
 from recollect.autoencoder import DiscreteAutoencoder
-from recollect.footprint import Footprint, raw_example_bytes
+from recollect.footprint import Footprint, codec_param_bytes, raw_example_bytes
 from recollect.index_buffer import Field, IndexBuffer, supervised_fields
 from recollect.tensor_types import TensorLike
 
@@ -198,7 +198,7 @@ def footprint(parts: MemoryParts, *, items_stored: int, bits_per_value: int = 8)
         capacity=capacity,
         input_bytes=input_bytes,
         buffer_bytes=input_bytes + capacity * side_bytes,
-        codec_bytes=4 * (codec.decoder.count_params() + codec.encoder.count_params()),
+        codec_bytes=codec_param_bytes(codec),
         raw_example_bytes=raw_bytes,
         num_latents=codec.num_latents,
         num_categories=codec.num_categories,

@@ -29,8 +29,8 @@ import tensorflow as tf
 from agents.lifelong import frame_coders
 from agents.lifelong.config import CodecConfig
 from agents.lifelong.lossless_transitions import LosslessTransitions
-from agents.lifelong.recollection_transitions import build_frame_codec
-from recollect import pretrained_codec
+from agents.lifelong.recollection_transitions import load_frame_codec
+from recollect.footprint import codec_param_bytes
 
 DENSITY = 1 / 200  # wrong values a frame a pretrained codec is expected to leave (5 on MinAtar)
 
@@ -55,7 +55,6 @@ class CorrectedTransitions(LosslessTransitions):
     kind = "corrected"
 
     def __init__(self, *, codec: Any, expected_density: float = DENSITY, **kwargs: Any) -> None:
-        kwargs.pop("strategy", None)
         super().__init__(codec=codec, expected_density=expected_density, **kwargs)
         self._round_trip = tf.function(self.coder.encode, reduce_retracing=True)
 
@@ -67,14 +66,9 @@ class CorrectedTransitions(LosslessTransitions):
                 "its decoder is never trained, so its corrections stay exact). "
                 f"Received: codec_init={getattr(codec, 'codec_init', None)}"
             )
-        frame_codec = build_frame_codec(codec, self.obs_shape, seed)
-        pretrained_codec.PretrainedCodec.read(codec.codec_init).load_into(
-            frame_codec, sha256=codec.codec_init_sha256
-        )
+        frame_codec = load_frame_codec(codec, self.obs_shape, seed)
         frame_codec.trainable = False
-        self.codec_bytes = 4 * (
-            frame_codec.encoder.count_params() + frame_codec.decoder.count_params()
-        )
+        self.codec_bytes = codec_param_bytes(frame_codec)
         return frame_coders.CorrectedCoder(frame_codec, self.obs_shape)
 
     def frame_error(self, frames: np.ndarray) -> float:
@@ -87,13 +81,13 @@ class CorrectedTransitions(LosslessTransitions):
         return float(np.mean(np.sum(np.abs(decoded.numpy() - flat), axis=1)))
 
     def footprint(self) -> dict[str, Any]:
-        """`LosslessTransitions.footprint`, with the codec's bytes and the corrections' bits."""
-        frames, code = self.stored_frames()
-        code_bits = 8 * self.coder.prefix_bytes * frames
-        return {
-            **super().footprint(),
-            "codec_bytes": self.codec_bytes,
-            "correction_bits_per_frame": round((8 * code - code_bits) / frames, 1)
-            if frames
-            else 0.0,
-        }
+        """`LosslessTransitions.footprint`, with the codec's bytes and the corrections' bits.
+
+        Every stored frame's code has the same 8 * prefix_bytes bits before its
+        corrections, so their mean is bits_per_frame less those.
+        """
+        footprint = super().footprint()
+        code_bits = 8 * self.coder.prefix_bytes if footprint["frames_stored"] else 0
+        corrections = round(footprint["bits_per_frame"] - code_bits, 1)
+        footprint["codec_bytes"] = self.codec_bytes
+        return {**footprint, "correction_bits_per_frame": corrections}

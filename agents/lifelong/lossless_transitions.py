@@ -23,7 +23,7 @@ rng_seed     int64   [2]     the sampler's counter-based seed
 row k back from the game's newest (k = 0: the newest)
   own bytes   frame_bytes(next_count) + (1 - obs_shared) * frame_bytes(obs_count)
   start       head - sum of the own bytes of rows 0..k              (derived)
-  first byte  start - obs_shared * code_bytes(obs_count)
+  first byte  start - obs_shared * frame_bytes(obs_count)
   valid       k < min(written, R) and head - first byte <= A
 buffer_bytes  G * (A + 14 R + 16) + 16 <= memory_bytes: every variable's bytes
 ```

@@ -66,6 +66,23 @@ def build_frame_codec(
     )
 
 
+def load_frame_codec(
+    codec: CodecConfig, frame_shape: tuple[int, ...], seed: int
+) -> DiscreteAutoencoder:
+    """`build_frame_codec`, with the --codec_init file's weights when the config names one.
+
+    Raises:
+        ValueError: a --codec_init file whose codec differs from the one the
+            settings build (naming each setting), or whose sha256 changed.
+    """
+    frame_codec = build_frame_codec(codec, frame_shape, seed)
+    if codec.codec_init is not None:
+        pretrained_codec.PretrainedCodec.read(codec.codec_init).load_into(
+            frame_codec, sha256=codec.codec_init_sha256
+        )
+    return frame_codec
+
+
 class RecollectionTransitions(tf.Module):
     """Frames stored as k-bit codes of a codec trained online on the agent's frames.
 
@@ -99,7 +116,8 @@ class RecollectionTransitions(tf.Module):
         self.depth, self.frame_shape = frame_stacks.frame_layout(stored_frames, obs_shape, policy)
         self.codec_config = codec
         with strategies.scope(strategy):
-            frame_codec = self._codec(codec, seed)  # a --codec_init that does not fit fails here
+            # a --codec_init that does not fit fails here
+            frame_codec = load_frame_codec(codec, self.frame_shape, seed)
         self.scale = 1.0 if binary else 1.0 / 255.0
         self.bits_per_frame = bits.bits_per_item(codec.num_latents, codec.num_categories)
         code_bytes = bits.code_bytes(codec.num_latents, codec.num_categories)
@@ -162,20 +180,6 @@ class RecollectionTransitions(tf.Module):
                 f"({self.bytes_per_transition} bytes each). Received: memory_bytes={memory_bytes}"
             )
         return recent_bytes
-
-    def _codec(self, codec: CodecConfig, seed: int) -> DiscreteAutoencoder:
-        """The frame codec, from the --codec_init file when the config names one.
-
-        Raises:
-            ValueError: a --codec_init file whose codec differs from the one the
-                settings build (naming each setting), or whose sha256 changed.
-        """
-        frame_codec = build_frame_codec(codec, self.frame_shape, seed)
-        if codec.codec_init is not None:
-            pretrained_codec.PretrainedCodec.read(codec.codec_init).load_into(
-                frame_codec, sha256=codec.codec_init_sha256
-            )
-        return frame_codec
 
     def _frames(self, frames: tf.Tensor) -> tf.Tensor:
         return tf.cast(frames, tf.float32) * self.scale

@@ -8,10 +8,10 @@ import tensorflow as tf
 
 from agents import lifelong
 from agents.experiment import RunInterrupted
-from agents.lifelong import sparse_frames, stores
-from agents.lifelong.dqn import DQNAgent
+from agents.lifelong import sparse_frames
 from agents.lifelong.recollection_transitions import build_frame_codec
 from recollect import bits, pretrained_codec
+from tests.agents import test_lossless_transitions as lossless
 from tests.agents import tiny_envs
 from tests.agents.test_lossless_transitions import FAST_AGENT, SHAPE, _episodes, _tensors
 
@@ -25,19 +25,9 @@ def _codec_file(tmp_path, seed=123):
     return lifelong.CodecConfig(**FAST_CODEC, codec_init=str(tmp_path / "codec.npz"))
 
 
-def _store(tmp_path, memory_bytes=900, *, num_games=2, **kwargs):
-    options = {
-        "obs_shape": SHAPE,
-        "binary": True,
-        "num_actions": 3,
-        "num_games": num_games,
-        "memory_bytes": memory_bytes,
-        "policy": "game_rings",
-        "seed": 0,
-        "codec": _codec_file(tmp_path),
-        **kwargs,
-    }
-    return stores.make_store("corrected", **options)
+def _store(tmp_path, memory_bytes=900, **kwargs):
+    kwargs = {"codec": _codec_file(tmp_path), **kwargs}
+    return lossless._store(memory_bytes, storage="corrected", **kwargs)
 
 
 def _wrong_values(codec, frames):
@@ -90,19 +80,8 @@ def test_sampled_transitions_equal_the_observed_ones_and_every_byte_is_counted(t
 
 def test_the_agent_steps_with_corrected_storage_in_one_trace(tmp_path):
     store = _store(tmp_path, 4000, num_games=1)
-    agent = DQNAgent(
-        lifelong.DQNConfig(**FAST_AGENT), store=store, obs_shape=SHAPE, num_actions=3,
-        num_games=1, task_aware=False, seed=0,
-    )  # fmt: skip
-    stream = _episodes(6)
-    for i in range(6):
-        step = {**_tensors(stream, slice(i, i + 1)), "age": tf.zeros([1], tf.int32)}
-        out = agent.step(step, tf.constant(0.5), tf.constant(i % 2 == 1))
-        assert np.isfinite(float(out["loss"]))
-    assert agent.step.experimental_get_tracing_count() == 1
-    assert int(store.size()) == 6 and int(agent.learn_steps) == 3
-    codec = store.coder.codec
-    assert not codec.trainable_weights  # never trained: a stored correction stays right
+    lossless.assert_the_agent_steps_in_one_trace(store)
+    assert not store.coder.codec.trainable_weights  # never trained: a stored correction stays right
 
 
 def test_a_store_without_a_pretrained_codec_or_with_a_bad_budget_is_refused(tmp_path):

@@ -24,7 +24,7 @@ FAST_AGENT = {
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def _store(memory_bytes=600, *, num_games=2, **kwargs):
+def _store(memory_bytes=600, *, num_games=2, storage="lossless", **kwargs):
     options = {
         "obs_shape": SHAPE,
         "binary": True,
@@ -36,7 +36,7 @@ def _store(memory_bytes=600, *, num_games=2, **kwargs):
         "codec": None,
         **kwargs,
     }
-    return stores.make_store("lossless", **options)
+    return stores.make_store(storage, **options)
 
 
 def _frame(*positions):
@@ -188,8 +188,8 @@ def test_rows_run_out_before_bytes_when_frames_are_empty():
 
 
 # ------------------------------------------------------------ inside the graph
-def test_the_agent_steps_with_lossless_storage_in_one_trace():
-    store = _store(4000, num_games=1)
+def assert_the_agent_steps_in_one_trace(store):
+    """Six steps of one game, learning every second one, through the compiled step."""
     agent = DQNAgent(
         lifelong.DQNConfig(**FAST_AGENT), store=store, obs_shape=SHAPE, num_actions=3,
         num_games=1, task_aware=False, seed=0,
@@ -201,6 +201,10 @@ def test_the_agent_steps_with_lossless_storage_in_one_trace():
         assert np.isfinite(float(out["loss"]))
     assert agent.step.experimental_get_tracing_count() == 1
     assert int(store.size()) == 6 and int(agent.learn_steps) == 3
+
+
+def test_the_agent_steps_with_lossless_storage_in_one_trace():
+    assert_the_agent_steps_in_one_trace(_store(4000, num_games=1))
 
 
 # ---------------------------------------------------------------- refusals
