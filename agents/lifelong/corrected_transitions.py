@@ -89,5 +89,5 @@ class CorrectedTransitions(LosslessTransitions):
         footprint = super().footprint()
         code_bits = 8 * self.coder.prefix_bytes if footprint["frames_stored"] else 0
         corrections = round(footprint["bits_per_frame"] - code_bits, 1)
-        footprint["codec_bytes"] = self.codec_bytes
-        return {**footprint, "correction_bits_per_frame": corrections}
+        extra = {"codec_bytes": self.codec_bytes, "correction_bits_per_frame": corrections}
+        return {**footprint, **extra}
