@@ -10,6 +10,7 @@ load_arrays(dataset)   uint8 images, labels dropped: mnist, cifar10, cifar100: x
                        [N, H, W, C]; omniglot: every drawing [chars * drawers, 28, 28, 1]
 convert_images         to input_shape: resized (bilinear, antialiased), grey <-> RGB,
                        or flattened to (H * W * C,)
+exclude_stream         the rows a stream's seeds train on, dropped (optional)
 split (seed)           heldout_examples held out, then `examples` to train on (None: the rest)
 build_codec            the store's own codec for (c, l) and the codec settings
 codec.fit              the codec's train_step (reconstruction loss) with Adam, epochs
@@ -36,9 +37,14 @@ from recollect import bits, datasets
 from recollect import pretrained_codec as pretrained
 from recollect.arguments import is_int
 from recollect.datasets.catalog import DATASETS
+from recollect.datasets.protocols import split_cifar10
 from recollect.datasets.stream import scale_pixels
 
 EVAL_BATCH_SIZE = 500
+# Streams whose training images a pretraining run can leave out: (data set, options, rows).
+EXCLUDABLE: dict[str, tuple[str, Any, Any]] = {
+    "split_cifar10": ("cifar10", split_cifar10.SplitCifar10Options, split_cifar10.train_rows),
+}
 _CONVERT_CHUNK = 4096
 
 
@@ -68,6 +74,11 @@ class PretrainConfig:
         examples: training images, drawn by the seed (None: all but the held-out ones).
         heldout_examples: images held out to measure the reconstruction L1.
         seed: seeds the split, the shuffling, the initial weights and the noise.
+        exclude_stream: a stream of this data set (split_cifar10) whose training
+            images are left out, so that the codec never sees an image it will be
+            used on; None: every image is eligible.
+        exclude_seeds: the stream seeds whose images are left out (their union).
+        exclude_examples_per_task: the stream's --examples_per_task (None: all).
     """
 
     num_latents: int
@@ -85,6 +96,9 @@ class PretrainConfig:
     examples: int | None = None
     heldout_examples: int = 1000
     seed: int = 0
+    exclude_stream: str | None = None
+    exclude_seeds: tuple[int, ...] = (0,)
+    exclude_examples_per_task: int | None = None
 
     def __post_init__(self) -> None:
         """Checks every setting; raises ValueError naming the flag."""
@@ -117,6 +131,31 @@ class PretrainConfig:
             f"codec_learning_rate={self.codec_learning_rate}, codec_noise={self.codec_noise}",
         )
         check_config(is_int(self.seed) and self.seed >= 0, "--seed >= 0", f"seed={self.seed!r}")
+        self._check_exclusion()
+
+    def _check_exclusion(self) -> None:
+        """Checks --exclude_stream and its seeds and per-task limit."""
+        stream = self.exclude_stream
+        if stream is None:
+            return
+        check_config(
+            stream in EXCLUDABLE and EXCLUDABLE[stream][0] == self.dataset,
+            "--exclude_stream a stream of --dataset: "
+            + ", ".join(f"{s} ({d})" for s, (d, _, _) in EXCLUDABLE.items()),
+            f"exclude_stream={stream!r} with dataset={self.dataset!r}",
+        )
+        object.__setattr__(self, "exclude_seeds", tuple(self.exclude_seeds))
+        check_config(
+            bool(self.exclude_seeds) and all(is_int(s) and s >= 0 for s in self.exclude_seeds),
+            "--exclude_seeds: one or more seeds >= 0",
+            f"exclude_seeds={self.exclude_seeds!r}",
+        )
+        limit = self.exclude_examples_per_task
+        check_config(
+            limit is None or (is_int(limit) and limit >= 1),
+            "--exclude_examples_per_task >= 1 or unset",
+            f"exclude_examples_per_task={limit!r}",
+        )
 
 
 def pretrain(
@@ -204,8 +243,25 @@ def training_images(
         "source_shape": list(images.shape[1:]),
         **{k: data.metadata.get(k) for k in ("source", "format", "files", "note")},
     }
+    if config.exclude_stream is not None:
+        rows = stream_rows(config, data)
+        images = np.delete(images, rows, axis=0)
+        source["excluded"] = {
+            "stream": config.exclude_stream,
+            "seeds": list(config.exclude_seeds),
+            "examples_per_task": config.exclude_examples_per_task,
+            "images": len(rows),
+        }
     shape = config.input_shape or tuple(images.shape[1:])
     return convert_images(images, shape), source
+
+
+def stream_rows(config: PretrainConfig, data: datasets.DataArrays) -> np.ndarray:
+    """The sorted rows of `x_train` that the excluded stream's seeds train on."""
+    _, options_class, rows_of = EXCLUDABLE[str(config.exclude_stream)]
+    options = options_class(examples_per_task=config.exclude_examples_per_task)
+    rows = [np.concatenate(rows_of(data, options, seed)) for seed in config.exclude_seeds]
+    return np.unique(np.concatenate(rows))
 
 
 def convert_images(images: np.ndarray, input_shape: Sequence[int]) -> np.ndarray:

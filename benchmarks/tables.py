@@ -17,6 +17,9 @@ Tables (each a folder of flagfiles in runners/configs/, one per row):
   its CIFAR-100 ones, shown for the pattern only.
 - `table1_omniglot_codec`: Table 1's recollection rows, each with its codec
   initialised from one pretrained on Omniglot drawings (made first when missing).
+- `split_cifar10_pretrained`: the Split CIFAR-10 grid-codec rows, each with its
+  codec pretrained on the CIFAR-10 training images that seeds 0-2 of the stream
+  never show, and its decoder fixed (made first when missing).
 
 Runs every row with `python -m runners.continual`, one after another, each into
 ROOT/<row>/, resuming rows that were interrupted and skipping rows already
@@ -92,6 +95,10 @@ PAPER = {
         "gem_recollections_100": 79.0,
         "gem_recollections_200": 81.5,
     },
+    # The Split CIFAR-10 grid rows with a pretrained codec and a fixed decoder.
+    "split_cifar10_pretrained": dict.fromkeys(
+        ["replay_grid_10", "replay_grid_50", "replay_grid_200"]
+    ),
     # The paper's Table 3 is on Incremental CIFAR-100 (not available here); its rows
     # are shown beside ours for the pattern, not as numbers to match.
     "table3": {
@@ -129,6 +136,25 @@ def omniglot_codec(num_latents: int, num_categories: int, *settings: str) -> lis
     ]
 
 
+def cifar10_grid_codec(num_latents: int) -> list[str]:
+    """`python` arguments that pretrain a grid codec (c x 2) on the CIFAR-10 training
+    images that Split CIFAR-10's seeds 0, 1 and 2 never show (2,000 a task)."""
+    return [
+        "-m",
+        "runners.pretrain_codec",
+        "--dataset=cifar10",
+        "--codec=grid",
+        f"--num_latents={num_latents}",
+        "--num_categories=2",
+        "--codec_units=64",
+        "--codec_noise=0",
+        "--epochs=8",
+        "--exclude_stream=split_cifar10",
+        "--exclude_seeds=0,1,2",
+        "--exclude_examples_per_task=2000",
+    ]
+
+
 # Made before a table's rows when missing: the pretrained codecs its flagfiles name.
 PREPARE = {
     "table3": {
@@ -139,6 +165,9 @@ PREPARE = {
     "table1_omniglot_codec": {
         "codecs/omniglot_104x4.npz": omniglot_codec(104, 4, "--codec_units=64"),
         "codecs/omniglot_138x8.npz": omniglot_codec(138, 8, "--codec_units=64"),
+    },
+    "split_cifar10_pretrained": {
+        f"codecs/cifar10_grid_{c}x2.npz": cifar10_grid_codec(c) for c in (64, 576, 2432)
     },
 }
 # Tables whose rows are told apart by name (the same learner and storage in several).

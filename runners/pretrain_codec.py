@@ -3,12 +3,14 @@
     python -m runners.pretrain_codec --dataset=mnist --num_latents=62 --num_categories=2
         --codec=conv --codec_units=64 --epochs=5 --output=codecs/mnist_62x2.npz
         [--input_shape=28,28,1] [--examples=N] [--data_dir=DIR]
+        [--exclude_stream=split_cifar10 --exclude_seeds=0,1,2 --exclude_examples_per_task=2000]
 
 Writes OUTPUT (the encoder's and decoder's weights) and OUTPUT with .json for .npz
 (the code shape, architecture, input shape, units, kernel, the data set, examples,
 epochs and the held-out reconstruction L1). A continual run starts its codec from it
 with --codec_init=OUTPUT and the same codec flags; a file of another shape is refused
-before the run trains.
+before the run trains. --exclude_stream leaves out every training image that the
+stream shows under the given seeds, so the codec never sees an image of those runs.
 """
 
 from __future__ import annotations
@@ -72,6 +74,24 @@ _HELDOUT = _define(
     flags.DEFINE_integer, "heldout_examples", "Images held out to measure reconstruction L1."
 )
 _SEED = _define(flags.DEFINE_integer, "seed", "Seeds the split, shuffling, weights and noise.")
+_EXCLUDE_STREAM = flags.DEFINE_enum(
+    "exclude_stream",
+    None,
+    list(pretrain.EXCLUDABLE),
+    "Leave out the training images this stream's --exclude_seeds show (unset: none).",
+    flag_values=_FLAGS,
+)
+_EXCLUDE_SEEDS = flags.DEFINE_list(
+    "exclude_seeds",
+    [str(s) for s in _DEFAULT["exclude_seeds"]],
+    "The stream seeds whose images are left out.",
+    flag_values=_FLAGS,
+)
+_EXCLUDE_LIMIT = _define(
+    flags.DEFINE_integer,
+    "exclude_examples_per_task",
+    "The excluded stream's --examples_per_task (unset: every image of a task).",
+)
 
 
 def config_from_flags() -> pretrain.PretrainConfig:
@@ -91,6 +111,12 @@ def config_from_flags() -> pretrain.PretrainConfig:
             raise ValueError(
                 f"Expected --input_shape of integers, e.g. 28,28,1. Received: {_INPUT_SHAPE.value}"
             ) from error
+    try:
+        exclude_seeds = tuple(int(s) for s in _EXCLUDE_SEEDS.value)
+    except ValueError as error:
+        raise ValueError(
+            f"Expected --exclude_seeds of integers, e.g. 0,1,2. Received: {_EXCLUDE_SEEDS.value}"
+        ) from error
     return pretrain.PretrainConfig(
         num_latents=_NUM_LATENTS.value,
         num_categories=_NUM_CATEGORIES.value,
@@ -107,16 +133,26 @@ def config_from_flags() -> pretrain.PretrainConfig:
         examples=_EXAMPLES.value,
         heldout_examples=_HELDOUT.value,
         seed=_SEED.value,
+        exclude_stream=_EXCLUDE_STREAM.value,
+        exclude_seeds=exclude_seeds,
+        exclude_examples_per_task=_EXCLUDE_LIMIT.value,
     )
 
 
 def summary_line(written: Any) -> str:
     """One line: the codec, what it learned from, its held-out L1, where it is."""
     codec, training = written.codec, written.training
+    excluded = (training.get("data") or {}).get("excluded")
+    left_out = (
+        f" (left out: the {excluded['images']:,} images of {excluded['stream']} "
+        f"seeds {','.join(map(str, excluded['seeds']))})"
+        if excluded
+        else ""
+    )
     return (
         f"{codec['num_latents']}x{codec['num_categories']} {codec['architecture']} codec "
         f"({codec['param_count']:,} parameters) on {training['examples']:,} "
-        f"{training['dataset']} images, {training['epochs']} epoch(s): held-out L1 "
+        f"{training['dataset']} images{left_out}, {training['epochs']} epoch(s): held-out L1 "
         f"{training['heldout_l1']:.4f} (untrained {training['heldout_l1_initial']:.4f}); "
         f"weights in {written.path}"
     )

@@ -104,6 +104,37 @@ def test_images_are_converted_to_the_run_input_shape(data_dir, tmp_path):
         pretrain.convert_images(grey, (4, 4, 2))
 
 
+def test_excluded_stream_images_are_left_out_and_no_other(data_dir):
+    from recollect import datasets
+
+    config = pretrain_config(
+        data_dir,
+        dataset="cifar10",
+        exclude_stream="split_cifar10",
+        exclude_seeds=(0, 3),
+        exclude_examples_per_task=2,
+    )
+    images, source = pretrain.training_images(config)
+    shown = set()
+    for seed in (0, 3):
+        stream = datasets.load_stream(
+            "split_cifar10", data_dir=data_dir, seed=seed, use_cache=False, examples_per_task=2
+        )
+        for t in range(len(stream)):
+            shown |= {bytes(x) for x in stream.task_arrays(t, dtype=np.uint8).x_train}
+    everything = pretrain.training_images(pretrain_config(data_dir, dataset="cifar10"))[0]
+    kept = {bytes(x) for x in images}
+    assert 10 < len(shown) <= 20  # 5 tasks x 2 images x 2 seeds, some drawn by both
+    assert kept.isdisjoint(shown)
+    assert kept | shown == {bytes(x) for x in everything}
+    assert source["excluded"] == {
+        "stream": "split_cifar10",
+        "seeds": [0, 3],
+        "examples_per_task": 2,
+        "images": len(shown),
+    }
+
+
 @pytest.mark.parametrize(
     ("overrides", "output", "message"),
     [
@@ -128,6 +159,24 @@ def test_bad_pretraining_is_refused_before_training(data_dir, tmp_path, override
         ({"input_shape": (28, 28)}, "--input_shape"),
         ({"epochs": 0}, "--epochs"),
         ({"examples": 0}, "--examples"),
+        ({"exclude_stream": "split_cifar10"}, "--exclude_stream a stream of --dataset"),
+        ({"exclude_stream": "mnist_rotations"}, "--exclude_stream a stream of --dataset"),
+        (
+            {"dataset": "cifar10", "exclude_stream": "split_cifar10", "exclude_seeds": ()},
+            "--exclude_seeds",
+        ),
+        (
+            {"dataset": "cifar10", "exclude_stream": "split_cifar10", "exclude_seeds": (-1,)},
+            "--exclude_seeds",
+        ),
+        (
+            {
+                "dataset": "cifar10",
+                "exclude_stream": "split_cifar10",
+                "exclude_examples_per_task": 0,
+            },
+            "--exclude_examples_per_task",
+        ),
     ],
 )
 def test_bad_pretraining_settings(data_dir, overrides, message):

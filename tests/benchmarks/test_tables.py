@@ -21,7 +21,7 @@ def test_every_codec_a_flagfile_starts_from_is_made_by_prepare():
             with open(os.path.join(folder, name), encoding="utf-8") as f:
                 named |= {ln.split("=", 1)[1].strip() for ln in f if ln.startswith("--codec_init=")}
         assert named <= set(tables.PREPARE.get(table, {})), table
-    assert set(tables.PREPARE) == {"table3", "table1_omniglot_codec"}
+    assert set(tables.PREPARE) == {"table3", "table1_omniglot_codec", "split_cifar10_pretrained"}
 
 
 def test_prepare_runs_the_pretraining_only_for_a_missing_codec(tmp_path, monkeypatch):

@@ -63,7 +63,7 @@ def _write_the_codecs_it_starts_from(path, tmp_path):
     """An untrained codec of the flagfile's settings at each --codec_init path it names.
 
     A missing file is refused (tested in tests/agents); the flagfiles that name one
-    are MNIST-Rotations rows, so the codec's input is 28x28x1.
+    are MNIST-Rotations rows (28x28x1 input) or Split CIFAR-10 rows (32x32x3).
     """
     with open(path, encoding="utf-8") as f:
         lines = f.read().splitlines()
@@ -74,17 +74,18 @@ def _write_the_codecs_it_starts_from(path, tmp_path):
     stripped.write_text("\n".join(ln for ln in lines if not ln.startswith("--codec_init=")))
     config = continual_runner.config_from_flagfile(str(stripped))
     store = STORES[config.storage]
+    input_shape = (32, 32, 3) if config.stream == "split_cifar10" else (28, 28, 1)
     plan = store.plan(
         config.store_config,
         incremental_storage=config.incremental_storage,
-        input_shape=(28, 28, 1),
+        input_shape=input_shape,
         budget_kind=config.budget,
     )
     codec = build_codec(
         config.store_config,
         num_latents=plan.num_latents,
         num_categories=plan.num_categories,
-        input_shape=(28, 28, 1),
+        input_shape=input_shape,
         seed=0,
     )
     for init in inits:

@@ -134,6 +134,48 @@ def rng(seed: int, *purpose: str | int) -> np.random.Generator:
     return np.random.default_rng([seed, *words])
 
 
+def class_task_rows(
+    name: str,
+    data: DataArrays,
+    groups: Sequence[Sequence[int]],
+    label_key: str,
+    options: ClassSplitOptions,
+    seed: int,
+) -> list[np.ndarray]:
+    """Per task, the rows of `x_train` it holds, in the order the task shows them.
+
+    Uses the options' `shuffle` and `examples_per_task` (the first that many
+    training examples of each task, after the shuffle).
+
+    Args:
+        name: the stream, for messages and the shuffle's seed.
+        data: the data set's arrays.
+        groups: per task, the labels it holds.
+        label_key: `y` (the class) or `coarse` (the CIFAR-100 superclass).
+        options: the stream's options.
+        seed: the stream's seed.
+
+    Returns:
+        One int64 array of training rows per group.
+
+    Raises:
+        ValueError: a group has no training examples.
+    """
+    labels = data.arrays[f"{label_key}_train"]
+    rows = []
+    for t, group in enumerate(groups):
+        train = np.flatnonzero(np.isin(labels, group))
+        if train.size == 0:
+            raise ValueError(
+                f"Expected training examples of classes {list(group)} for task {t} of {name}. "
+                f"Received: none in the {data.name} data at {data.metadata.get('location')}"
+            )
+        if options.shuffle:
+            train = train[rng(seed, f"{name}/order", t).permutation(len(train))]
+        rows.append(train[: options.examples_per_task])
+    return rows
+
+
 def class_tasks(
     name: str,
     data: DataArrays,
@@ -144,8 +186,7 @@ def class_tasks(
 ) -> list[TaskData]:
     """Tasks holding the examples whose `<label_key>_<split>` is in each group.
 
-    Uses the options' `shuffle` and `examples_per_task` (the first that many
-    training examples of each task, after the shuffle).
+    The training rows are `class_task_rows`'s; the test sets stay whole.
 
     Args:
         name: the stream, for messages and the shuffle's seed.
@@ -163,17 +204,10 @@ def class_tasks(
     """
     a = data.arrays
     tasks = []
-    for t, group in enumerate(groups):
-        train = np.flatnonzero(np.isin(a[f"{label_key}_train"], group))
+    for group, train in zip(
+        groups, class_task_rows(name, data, groups, label_key, options, seed), strict=True
+    ):
         test = np.flatnonzero(np.isin(a[f"{label_key}_test"], group))
-        if train.size == 0:
-            raise ValueError(
-                f"Expected training examples of classes {list(group)} for task {t} of {name}. "
-                f"Received: none in the {data.name} data at {data.metadata.get('location')}"
-            )
-        if options.shuffle:
-            train = train[rng(seed, f"{name}/order", t).permutation(len(train))]
-        train = train[: options.examples_per_task]
         tasks.append(
             TaskData(a["x_train"][train], a["y_train"][train], a["x_test"][test], a["y_test"][test])
         )

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
+
 from recollect.datasets.catalog import CIFAR10_CLASSES
 from recollect.datasets.protocols.base import (
     Built,
@@ -24,6 +26,7 @@ from recollect.datasets.protocols.base import (
     check,
     check_flag,
     check_limit,
+    class_task_rows,
     class_tasks,
     is_int,
 )
@@ -75,12 +78,29 @@ def build(data: DataArrays, options: SplitCifar10Options, seed: int) -> Built:
     Raises:
         ValueError: a `classes_per_task` that does not divide the classes.
     """
+    num_classes, groups = _groups(data, options)
+    tasks = class_tasks("split_cifar10", data, groups, "y", options, seed)
+    return tasks, num_classes, {}
+
+
+def train_rows(data: DataArrays, options: SplitCifar10Options, seed: int) -> list[np.ndarray]:
+    """Per task, the rows of CIFAR-10's `x_train` that `build` gives it (for the seed).
+
+    What a codec pretrained on CIFAR-10 leaves out so that it never sees an image
+    of the stream it will be used on (`agents.pretrain`, `--exclude_stream`).
+
+    Raises:
+        ValueError: a `classes_per_task` that does not divide the classes.
+    """
+    _, groups = _groups(data, options)
+    return class_task_rows("split_cifar10", data, groups, "y", options, seed)
+
+
+def _groups(data: DataArrays, options: SplitCifar10Options) -> tuple[int, list[list[int]]]:
     num_classes = len(data.metadata.get("class_names") or CIFAR10_CLASSES)
     k = options.classes_per_task
     check(num_classes % k == 0, f"classes_per_task dividing {num_classes}", f"classes_per_task={k}")
-    groups = [list(range(k * t, k * (t + 1))) for t in range(num_classes // k)]
-    tasks = class_tasks("split_cifar10", data, groups, "y", options, seed)
-    return tasks, num_classes, {}
+    return num_classes, [list(range(k * t, k * (t + 1))) for t in range(num_classes // k)]
 
 
 SPEC = StreamSpec(dataset="cifar10", options=SplitCifar10Options, build=build)
