@@ -103,20 +103,8 @@ def config_from_flags() -> pretrain.PretrainConfig:
     for holder in (_NUM_LATENTS, _NUM_CATEGORIES):
         if holder.value is None:
             raise ValueError(f"Expected --{holder.name}. Received: none")
-    shape = None
-    if _INPUT_SHAPE.value is not None:
-        try:
-            shape = tuple(int(d) for d in _INPUT_SHAPE.value)
-        except ValueError as error:
-            raise ValueError(
-                f"Expected --input_shape of integers, e.g. 28,28,1. Received: {_INPUT_SHAPE.value}"
-            ) from error
-    try:
-        exclude_seeds = tuple(int(s) for s in _EXCLUDE_SEEDS.value)
-    except ValueError as error:
-        raise ValueError(
-            f"Expected --exclude_seeds of integers, e.g. 0,1,2. Received: {_EXCLUDE_SEEDS.value}"
-        ) from error
+    shape = None if _INPUT_SHAPE.value is None else _integers(_INPUT_SHAPE, "28,28,1")
+    exclude_seeds = _integers(_EXCLUDE_SEEDS, "0,1,2")
     return pretrain.PretrainConfig(
         num_latents=_NUM_LATENTS.value,
         num_categories=_NUM_CATEGORIES.value,
@@ -137,6 +125,16 @@ def config_from_flags() -> pretrain.PretrainConfig:
         exclude_seeds=exclude_seeds,
         exclude_examples_per_task=_EXCLUDE_LIMIT.value,
     )
+
+
+def _integers(holder: flags.FlagHolder[Any], example: str) -> tuple[int, ...]:
+    """A list flag's values as integers; raises ValueError naming the flag."""
+    try:
+        return tuple(int(v) for v in holder.value)
+    except ValueError as error:
+        raise ValueError(
+            f"Expected --{holder.name} of integers, e.g. {example}. Received: {holder.value}"
+        ) from error
 
 
 def summary_line(written: Any) -> str:
